@@ -1,0 +1,509 @@
+/* The commands of the control protocol (docs/CONTROL.md). Each takes the
+ * request's args and returns {"ok": true, "data": ...} or {"ok": false,
+ * "error": "..."}; errors say what was wrong and with which id. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "telecared.h"
+#include "telecare/timefmt.h"
+
+#define FIELD_MAX 1024     /* longest free-text field of a resident or device */
+#define LIST_MAX  10000
+
+static json_t *ok(json_t *data)
+{
+	return json_pack("{s:b, s:o}", "ok", 1, "data", data ? data : json_null());
+}
+
+static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *fail(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+/* An id argument (SPEC 1 syntax). NULL with *err set when missing or bad. */
+static const char *arg_id(json_t *args, const char *key, const char *what, json_t **err)
+{
+	json_t *v = json_object_get(args, key);
+	if (!json_is_string(v)) {
+		*err = fail("missing %s id (\"%s\")", what, key);
+		return NULL;
+	}
+	if (!tc_device_id_valid(json_string_value(v), json_string_length(v))) {
+		char clean[80];
+		*err = fail("invalid %s id \"%s\": 1-64 of [A-Za-z0-9._-]", what,
+		            tc_sanitize(json_string_value(v), json_string_length(v), clean, sizeof(clean)));
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* An optional text argument: NULL when absent; *err set when not a string
+ * or too long. */
+static const char *arg_text(json_t *args, const char *key, json_t **err)
+{
+	json_t *v = json_object_get(args, key);
+	if (!v || json_is_null(v))
+		return NULL;
+	if (!json_is_string(v) || json_string_length(v) > FIELD_MAX ||
+	    memchr(json_string_value(v), '\0', json_string_length(v))) {
+		*err = fail("\"%s\" must be text of at most %d bytes", key, FIELD_MAX);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The entries of a map, sorted by key: for stable listings. */
+static json_t *sorted_list(struct map *map, json_t *(*to_json)(const void *))
+{
+	const char **keys = calloc(map->len + 1, sizeof(*keys));
+	json_t *list = json_array();
+	if (!keys)
+		return list;
+	size_t n = 0;
+	const char *k;
+	for (size_t it = 0; map_next(map, &it, &k, NULL);)
+		keys[n++] = k;
+	qsort(keys, n, sizeof(*keys), cmp_key);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, to_json(map_get(map, keys[i])));
+	free(keys);
+	return list;
+}
+
+static json_t *resident_to_json(const void *r) { return resident_json(r); }
+static json_t *device_to_json(const void *d) { return device_json(d); }
+
+json_t *event_row_json(sqlite3_stmt *s)
+{
+	json_t *payload = json_loads((const char *)sqlite3_column_text(s, 7), 0, NULL);
+	json_t *id = json_loads((const char *)sqlite3_column_text(s, 2), JSON_DECODE_ANY, NULL);
+	return json_pack("{s:I, s:s, s:o, s:s, s:o, s:o, s:b, s:o}",
+	                 "seq", (json_int_t)sqlite3_column_int64(s, 0),
+	                 "device", (const char *)sqlite3_column_text(s, 1),
+	                 "id", id ? id : json_null(), "type", (const char *)sqlite3_column_text(s, 3),
+	                 "received_at", json_time_or_null(sqlite3_column_int64(s, 4)),
+	                 "alarm", sqlite3_column_type(s, 5) == SQLITE_NULL
+	                          ? json_null() : json_integer(sqlite3_column_int64(s, 5)),
+	                 "known", sqlite3_column_int(s, 6),
+	                 "payload", payload ? payload : json_null());
+}
+
+#define EVENT_COLUMNS "seq, device_id, eid, type, received_at, alarm_id, known, payload"
+
+/* Rows of an events query, oldest first (queries select newest first). */
+static json_t *event_rows(sqlite3_stmt *s)
+{
+	json_t *list = json_array();
+	while (sqlite3_step(s) == SQLITE_ROW)
+		json_array_insert_new(list, 0, event_row_json(s));
+	sqlite3_reset(s);
+	return list;
+}
+
+/* ---- status ---- */
+
+static json_t *cmd_status(struct manager *m, json_t *args)
+{
+	(void)args;
+	const char *err;
+	bool sok = store_ok(m, &err);
+	int64_t now = tc_now_ms();
+	return ok(json_pack(
+		"{s:s, s:i, s:o, s:I, s:{s:b, s:s, s:i, s:s}, s:{s:s, s:b, s:I, s:o},"
+		" s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+		"version", TELECARE_VERSION, "pid", (int)getpid(),
+		"started_at", json_time_or_null(m->started_at),
+		"uptime_s", (json_int_t)((now - m->started_at) / 1000),
+		"mqtt", "connected", m->mqtt_connected, "host", m->cfg->mqtt.host,
+		"port", m->cfg->mqtt.port, "client_id", m->cfg->mqtt.client_id,
+		"store", "path", m->cfg->store_path, "ok", sok, "pending", (json_int_t)store_pending(m),
+		"error", json_str_or_null(err),
+		"counts", "events_received", (json_int_t)m->count.received,
+		"events_stored", (json_int_t)m->count.stored,
+		"events_duplicate", (json_int_t)m->count.duplicate,
+		"events_rejected", (json_int_t)m->count.rejected,
+		"alarms_open", (json_int_t)m->alarms.len, "devices", (json_int_t)m->devices.len,
+		"residents", (json_int_t)m->residents.len));
+}
+
+/* ---- residents ---- */
+
+static json_t *cmd_resident_add(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "resident", &err);
+	const char *name = arg_text(args, "name", &err), *address = arg_text(args, "address", &err),
+	           *phone = arg_text(args, "phone", &err), *team = arg_text(args, "team", &err),
+	           *notes = arg_text(args, "notes", &err);
+	if (err)
+		return err;
+	if (!name || !*name)
+		return fail("resident %s: a name is required", id);
+	if (team && !tc_device_id_valid(team, strlen(team)))
+		return fail("resident %s: invalid team \"%s\": 1-64 of [A-Za-z0-9._-]", id, team);
+	if (resident_get(m, id))
+		return fail("resident %s already exists", id);
+	struct resident *r = calloc(1, sizeof(*r));
+	if (!r)
+		return fail("out of memory");
+	r->id = strdup(id);
+	r->name = strdup(name);
+	r->address = dup_or_null(address);
+	r->phone = dup_or_null(phone);
+	r->team = dup_or_null(team);
+	r->notes = dup_or_null(notes);
+	r->created_at = tc_now_ms();
+	if (resident_add(m, r) < 0)
+		return fail("out of memory");
+	log_info("resident %s added", id);
+	return ok(resident_json(r));
+}
+
+static json_t *cmd_resident_list(struct manager *m, json_t *args)
+{
+	(void)args;
+	return ok(sorted_list(&m->residents, resident_to_json));
+}
+
+static json_t *cmd_resident_show(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "resident", &err);
+	if (err)
+		return err;
+	struct resident *r = resident_get(m, id);
+	if (!r)
+		return fail("resident %s does not exist", id);
+	json_t *j = resident_json(r), *devs = json_array(), *alarms = json_array();
+	void *v;
+	for (size_t it = 0; map_next(&m->devices, &it, NULL, &v);) {
+		struct device *d = v;
+		if (d->resident_id && strcmp(d->resident_id, id) == 0)
+			json_array_append_new(devs, json_string(d->id));
+	}
+	for (size_t it = 0; map_next(&m->alarms, &it, NULL, &v);) {
+		struct alarm *a = v;
+		if (a->resident_id && strcmp(a->resident_id, id) == 0)
+			json_array_append_new(alarms, alarm_json(m, a));
+	}
+	json_object_set_new(j, "devices", devs);
+	json_object_set_new(j, "alarms", alarms);
+	return ok(j);
+}
+
+static json_t *cmd_resident_remove(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "resident", &err);
+	if (err)
+		return err;
+	if (!resident_get(m, id))
+		return fail("resident %s does not exist", id);
+	void *v;
+	for (size_t it = 0; map_next(&m->devices, &it, NULL, &v);) {
+		struct device *d = v;
+		if (d->resident_id && strcmp(d->resident_id, id) == 0)
+			return fail("resident %s still has device %s; remove or move its devices first",
+			            id, d->id);
+	}
+	resident_remove(m, id);
+	log_info("resident %s removed", id);
+	return ok(NULL);
+}
+
+/* ---- devices ---- */
+
+static json_t *cmd_device_add(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "device", &err);
+	const char *rid = err ? NULL : arg_id(args, "resident", "resident", &err);
+	const char *kind = arg_text(args, "kind", &err);
+	if (err)
+		return err;
+	json_t *hb = json_object_get(args, "heartbeat_ms");
+	if (hb && !json_is_null(hb) &&
+	    (!json_is_integer(hb) || json_integer_value(hb) < 0 ||
+	     json_integer_value(hb) > 366LL * 86400 * 1000))
+		return fail("device %s: heartbeat_ms must be an integer from 0 to a year", id);
+	if (kind && strlen(kind) > 64)
+		return fail("device %s: kind must be at most 64 characters", id);
+	if (device_get(m, id))
+		return fail("device %s already exists", id);
+	if (!resident_get(m, rid))
+		return fail("resident %s does not exist; add it first (telecarectl resident add)", rid);
+	struct device *d = calloc(1, sizeof(*d));
+	if (!d)
+		return fail("out of memory");
+	d->id = strdup(id);
+	d->resident_id = strdup(rid);
+	d->kind = dup_or_null(kind);
+	d->heartbeat_ms = hb ? json_integer_value(hb) : 0;
+	d->created_at = tc_now_ms();
+	d->battery = -1;
+	d->rssi = INT32_MIN;
+	/* What it said before it was registered still tells when it was last seen. */
+	sqlite3_stmt *s = store_query(m, "SELECT received_at, battery, rssi FROM events"
+	                                 " WHERE device_id = ? ORDER BY seq DESC LIMIT 1");
+	if (s) {
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			d->last_seen = sqlite3_column_int64(s, 0);
+			if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+				d->battery = sqlite3_column_int(s, 1);
+			if (sqlite3_column_type(s, 2) != SQLITE_NULL)
+				d->rssi = sqlite3_column_int(s, 2);
+		}
+		sqlite3_reset(s);
+	}
+	if (device_add(m, d) < 0)
+		return fail("out of memory");
+	log_full(LOG_INFO, id, 0, NULL, "device %s added for resident %s", id, rid);
+	return ok(device_json(d));
+}
+
+static json_t *cmd_device_list(struct manager *m, json_t *args)
+{
+	(void)args;
+	return ok(sorted_list(&m->devices, device_to_json));
+}
+
+static json_t *cmd_device_show(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "device", &err);
+	if (err)
+		return err;
+	struct device *d = device_get(m, id);
+	if (!d)
+		return fail("device %s is not registered (telecarectl device unknown lists what "
+		            "unregistered devices sent)", id);
+	json_t *j = device_json(d);
+	sqlite3_stmt *s = store_query(m, "SELECT " EVENT_COLUMNS " FROM events WHERE device_id = ?"
+	                                 " ORDER BY seq DESC LIMIT 10");
+	if (s) {
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		json_object_set_new(j, "events", event_rows(s));
+	}
+	return ok(j);
+}
+
+static json_t *cmd_device_remove(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "device", &err);
+	if (err)
+		return err;
+	if (!device_get(m, id))
+		return fail("device %s is not registered", id);
+	device_remove(m, id);
+	log_full(LOG_INFO, id, 0, NULL, "device %s removed; its events stay", id);
+	return ok(NULL);
+}
+
+static json_t *cmd_device_unknown(struct manager *m, json_t *args)
+{
+	(void)args;
+	sqlite3_stmt *s = store_query(m,
+		"SELECT device_id, count(*), min(received_at), max(received_at),"
+		" (SELECT type FROM events l WHERE l.device_id = e.device_id ORDER BY seq DESC LIMIT 1)"
+		" FROM events e WHERE known = 0 GROUP BY device_id ORDER BY max(received_at) DESC");
+	if (!s)
+		return fail("database query failed");
+	json_t *list = json_array();
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *dev = (const char *)sqlite3_column_text(s, 0);
+		if (device_get(m, dev))
+			continue;  /* registered since */
+		json_array_append_new(list, json_pack("{s:s, s:I, s:o, s:o, s:s}", "device", dev,
+		                      "events", (json_int_t)sqlite3_column_int64(s, 1),
+		                      "first_seen", json_time_or_null(sqlite3_column_int64(s, 2)),
+		                      "last_seen", json_time_or_null(sqlite3_column_int64(s, 3)),
+		                      "last_type", (const char *)sqlite3_column_text(s, 4)));
+	}
+	sqlite3_reset(s);
+	return ok(list);
+}
+
+/* ---- alarms ---- */
+
+static int cmp_alarm_desc(const void *a, const void *b)
+{
+	int64_t x = (*(struct alarm *const *)a)->id, y = (*(struct alarm *const *)b)->id;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static json_t *cmd_alarm_list(struct manager *m, json_t *args)
+{
+	json_t *list = json_array();
+	if (json_is_true(json_object_get(args, "open"))) {
+		struct alarm **v = calloc(m->alarms.len + 1, sizeof(*v));
+		size_t n = 0;
+		void *a;
+		for (size_t it = 0; v && map_next(&m->alarms, &it, NULL, &a);)
+			v[n++] = a;
+		if (v)
+			qsort(v, n, sizeof(*v), cmp_alarm_desc);
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(list, alarm_json(m, v[i]));
+		free(v);
+		return ok(list);
+	}
+	json_t *lim = json_object_get(args, "limit");
+	int64_t limit = json_is_integer(lim) ? json_integer_value(lim) : 100;
+	if (limit < 1 || limit > LIST_MAX)
+		return fail("limit must be 1-%d", LIST_MAX);
+	sqlite3_stmt *s = store_query(m, "SELECT " ALARM_COLUMNS " FROM alarms ORDER BY id DESC LIMIT ?");
+	if (!s)
+		return fail("database query failed");
+	sqlite3_bind_int64(s, 1, limit);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct alarm *live = alarm_get(m, sqlite3_column_int64(s, 0));
+		if (live) {
+			json_array_append_new(list, alarm_json(m, live));
+			continue;
+		}
+		struct alarm *a = alarm_from_row(s);
+		if (a)
+			json_array_append_new(list, alarm_json(m, a));
+		alarm_free(a);
+	}
+	sqlite3_reset(s);
+	return ok(list);
+}
+
+static json_t *cmd_alarm_show(struct manager *m, json_t *args)
+{
+	json_t *idj = json_object_get(args, "id");
+	if (!json_is_integer(idj))
+		return fail("missing alarm id (an integer)");
+	int64_t id = json_integer_value(idj);
+	json_t *j = NULL;
+	struct alarm *live = alarm_get(m, id);
+	if (live) {
+		j = alarm_json(m, live);
+	} else {
+		sqlite3_stmt *s = store_query(m, "SELECT " ALARM_COLUMNS " FROM alarms WHERE id = ?");
+		if (!s)
+			return fail("database query failed");
+		sqlite3_bind_int64(s, 1, id);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			struct alarm *a = alarm_from_row(s);
+			if (a)
+				j = alarm_json(m, a);
+			alarm_free(a);
+		}
+		sqlite3_reset(s);
+	}
+	if (!j)
+		return fail("alarm %lld does not exist", (long long)id);
+
+	json_t *tl = json_array();
+	sqlite3_stmt *s = store_query(m, "SELECT at, what, actor, detail FROM timeline"
+	                                 " WHERE alarm_id = ? ORDER BY seq");
+	if (s) {
+		sqlite3_bind_int64(s, 1, id);
+		while (sqlite3_step(s) == SQLITE_ROW)
+			json_array_append_new(tl, json_pack("{s:o, s:s, s:o, s:o}",
+			                      "at", json_time_or_null(sqlite3_column_int64(s, 0)),
+			                      "what", (const char *)sqlite3_column_text(s, 1),
+			                      "actor", json_str_or_null((const char *)sqlite3_column_text(s, 2)),
+			                      "detail", json_str_or_null((const char *)sqlite3_column_text(s, 3))));
+		sqlite3_reset(s);
+	}
+	json_object_set_new(j, "timeline", tl);
+	s = store_query(m, "SELECT " EVENT_COLUMNS " FROM events WHERE alarm_id = ?"
+	                   " ORDER BY seq DESC LIMIT 1000");
+	if (s) {
+		sqlite3_bind_int64(s, 1, id);
+		json_object_set_new(j, "events", event_rows(s));
+	}
+	return ok(j);
+}
+
+/* ---- events ---- */
+
+static json_t *cmd_events(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *dev = json_object_get(args, "device") ? arg_id(args, "device", "device", &err) : NULL;
+	if (err)
+		return err;
+	json_t *lim = json_object_get(args, "limit");
+	int64_t limit = json_is_integer(lim) ? json_integer_value(lim) : 20;
+	if (lim && !json_is_integer(lim))
+		return fail("limit must be an integer");
+	if (limit < 0 || limit > LIST_MAX)
+		return fail("limit must be 0-%d", LIST_MAX);
+	sqlite3_stmt *s = dev
+		? store_query(m, "SELECT " EVENT_COLUMNS " FROM events WHERE device_id = ?"
+		                 " ORDER BY seq DESC LIMIT ?")
+		: store_query(m, "SELECT " EVENT_COLUMNS " FROM events ORDER BY seq DESC LIMIT ?");
+	if (!s)
+		return fail("database query failed");
+	int i = 1;
+	if (dev)
+		sqlite3_bind_text(s, i++, dev, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, i, limit);
+	return ok(event_rows(s));
+}
+
+static const struct {
+	const char *name;
+	json_t *(*fn)(struct manager *, json_t *);
+} commands[] = {
+	{ "status", cmd_status },
+	{ "resident.add", cmd_resident_add },
+	{ "resident.list", cmd_resident_list },
+	{ "resident.show", cmd_resident_show },
+	{ "resident.remove", cmd_resident_remove },
+	{ "device.add", cmd_device_add },
+	{ "device.list", cmd_device_list },
+	{ "device.show", cmd_device_show },
+	{ "device.remove", cmd_device_remove },
+	{ "device.unknown", cmd_device_unknown },
+	{ "alarm.list", cmd_alarm_list },
+	{ "alarm.show", cmd_alarm_show },
+	{ "events", cmd_events },
+};
+
+json_t *api_dispatch(struct manager *m, json_t *request)
+{
+	const char *cmd = json_string_value(json_object_get(request, "cmd"));
+	json_t *args = json_object_get(request, "args");
+	if (!cmd)
+		return fail("missing \"cmd\"");
+	if (args && !json_is_object(args))
+		return fail("\"args\" must be an object");
+	json_t *empty = args ? NULL : json_object();
+	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++) {
+		if (strcmp(commands[i].name, cmd) == 0) {
+			json_t *answer = commands[i].fn(m, args ? args : empty);
+			json_decref(empty);
+			return answer;
+		}
+	}
+	json_decref(empty);
+	char clean[64];
+	return fail("unknown command \"%s\"", tc_sanitize(cmd, strlen(cmd), clean, sizeof(clean)));
+}

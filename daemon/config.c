@@ -1,0 +1,264 @@
+/* The configuration file (SPEC 5), read with inih. Errors name the file and
+ * the line: inih returns the line of the first error, and the handler keeps
+ * the message of that first error. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "telecared.h"
+#include "telecare/timefmt.h"
+
+struct parse {
+	struct config *c;
+	char err[256];          /* the first error's message */
+	bool outcomes_set;
+};
+
+static const char *default_outcomes[] = {
+	"assisted_by_phone", "visit", "ambulance", "police", "fire", "false_alarm",
+	"user_cancelled", "technical_fixed", "restored", "test",
+};
+
+static int bad(struct parse *p, const char *fmt, ...)
+{
+	if (!p->err[0]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(p->err, sizeof(p->err), fmt, ap);
+		va_end(ap);
+	}
+	return 0;  /* inih: 0 marks this line as the error */
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *s = strdup(v);
+	if (!s)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int parse_int(const char *v, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int add_outcomes(struct parse *p, const char *v)
+{
+	struct config *c = p->c;
+	for (size_t i = 0; i < c->n_outcomes; i++)
+		free(c->outcomes[i]);
+	c->n_outcomes = 0;
+	char *copy = strdup(v), *save = NULL;
+	if (!copy)
+		return bad(p, "out of memory");
+	for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (!tc_device_id_valid(tok, strlen(tok))) {
+			free(copy);
+			return bad(p, "outcome \"%s\" must be 1-64 of [A-Za-z0-9._-]", tok);
+		}
+		char **n = realloc(c->outcomes, (c->n_outcomes + 1) * sizeof(*n));
+		if (!n) {
+			free(copy);
+			return bad(p, "out of memory");
+		}
+		c->outcomes = n;
+		c->outcomes[c->n_outcomes++] = strdup(tok);
+	}
+	free(copy);
+	if (c->n_outcomes == 0)
+		return bad(p, "[outcomes] list must name at least one outcome");
+	p->outcomes_set = true;
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	struct config *c = p->c;
+	long n;
+
+	if (!name)  /* a section header alone */
+		return 1;
+	if (strcmp(section, "mqtt") == 0) {
+		if (!strcmp(name, "host"))
+			return *value ? (set_str(&c->mqtt.host, value), 1) : bad(p, "host must not be empty");
+		if (!strcmp(name, "port")) {
+			if (parse_int(value, 1, 65535, &n) < 0)
+				return bad(p, "port must be 1-65535, not \"%s\"", value);
+			c->mqtt.port = (int)n;
+			return 1;
+		}
+		if (!strcmp(name, "client_id")) {
+			if (!*value || strlen(value) > 23 * 10)
+				return bad(p, "client_id must be 1-230 characters");
+			return set_str(&c->mqtt.client_id, value), 1;
+		}
+		if (!strcmp(name, "topic_prefix")) {
+			if (!*value || strpbrk(value, "+#") || value[strlen(value) - 1] == '/' || value[0] == '/')
+				return bad(p, "topic_prefix must be a topic without wildcards or a leading/trailing '/'");
+			return set_str(&c->mqtt.prefix, value), 1;
+		}
+		if (!strcmp(name, "keepalive")) {
+			if (parse_int(value, 5, 3600, &n) < 0)
+				return bad(p, "keepalive must be 5-3600 seconds, not \"%s\"", value);
+			c->mqtt.keepalive = (int)n;
+			return 1;
+		}
+		if (!strcmp(name, "max_payload")) {
+			if (parse_int(value, 256, 1024 * 1024, &n) < 0)
+				return bad(p, "max_payload must be 256-1048576 bytes, not \"%s\"", value);
+			c->mqtt.max_payload = (size_t)n;
+			return 1;
+		}
+		char **dst = !strcmp(name, "username")        ? &c->mqtt.username
+		             : !strcmp(name, "password_file") ? &c->mqtt.password_file
+		             : !strcmp(name, "cafile")        ? &c->mqtt.cafile
+		             : !strcmp(name, "certfile")      ? &c->mqtt.certfile
+		             : !strcmp(name, "keyfile")       ? &c->mqtt.keyfile
+		                                              : NULL;
+		if (!dst)
+			return bad(p, "unknown key \"%s\" in [mqtt]", name);
+		free(*dst);
+		*dst = *value ? strdup(value) : NULL;
+		return 1;
+	}
+	if (strcmp(section, "store") == 0) {
+		if (strcmp(name, "path"))
+			return bad(p, "unknown key \"%s\" in [store]", name);
+		return *value ? (set_str(&c->store_path, value), 1) : bad(p, "path must not be empty");
+	}
+	if (strcmp(section, "control") == 0) {
+		if (strcmp(name, "socket"))
+			return bad(p, "unknown key \"%s\" in [control]", name);
+		if (!*value || strlen(value) >= 108)
+			return bad(p, "socket must be a path of 1-107 characters");
+		return set_str(&c->socket_path, value), 1;
+	}
+	if (strcmp(section, "alarms") == 0) {
+		if (strcmp(name, "unknown_devices"))
+			return bad(p, "unknown key \"%s\" in [alarms]", name);
+		if (!strcmp(value, "alarm"))
+			c->unknown_devices = UNKNOWN_ALARM;
+		else if (!strcmp(value, "log"))
+			c->unknown_devices = UNKNOWN_LOG;
+		else
+			return bad(p, "unknown_devices must be \"alarm\" or \"log\", not \"%s\"", value);
+		return 1;
+	}
+	if (strcmp(section, "priorities") == 0) {
+		enum tc_type t = tc_type_from_name(name);
+		if (t == TC_T_INVALID)
+			return bad(p, "unknown event type \"%s\" in [priorities]", name);
+		if (tc_type_kind(t) != TC_KIND_ALARM && tc_type_kind(t) != TC_KIND_TECHNICAL)
+			return bad(p, "\"%s\" opens no alarm and has no priority", name);
+		if (parse_int(value, 1, 9, &n) < 0)
+			return bad(p, "priority of %s must be 1-9, not \"%s\"", name, value);
+		c->priority[t] = (int)n;
+		return 1;
+	}
+	if (strcmp(section, "outcomes") == 0) {
+		if (strcmp(name, "list"))
+			return bad(p, "unknown key \"%s\" in [outcomes]", name);
+		return add_outcomes(p, value);
+	}
+	if (strncmp(section, "policy ", 7) == 0)
+		return 1;  /* escalation policies: read by the escalation engine */
+	return bad(p, "unknown section [%s]", section);
+}
+
+static struct config *config_defaults(void)
+{
+	struct config *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->mqtt.host = strdup("127.0.0.1");
+	c->mqtt.port = 1883;
+	c->mqtt.client_id = strdup("telecared");
+	c->mqtt.prefix = strdup("telecare");
+	c->mqtt.keepalive = 30;
+	c->mqtt.max_payload = TC_PAYLOAD_DEFAULT;
+	c->store_path = strdup(TELECARE_DB_PATH);
+	c->socket_path = strdup(TELECARE_SOCKET_PATH);
+	c->unknown_devices = UNKNOWN_ALARM;
+	for (int t = 0; t < TC_T__COUNT; t++)
+		c->priority[t] = tc_type_default_priority((enum tc_type)t);
+	return c;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct parse p = { .c = config_defaults() };
+	if (!p.c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (path) {
+		p.c->file = strdup(path);
+		FILE *f = fopen(path, "re");
+		if (!f) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			config_free(p.c);
+			return NULL;
+		}
+		int line = ini_parse_file(f, handler, &p);
+		fclose(f);
+		if (line != 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, line,
+			         p.err[0] ? p.err : "syntax error (expected [section] or key = value)");
+			config_free(p.c);
+			return NULL;
+		}
+	}
+	if (!p.outcomes_set) {
+		p.c->outcomes = calloc(sizeof(default_outcomes) / sizeof(*default_outcomes), sizeof(char *));
+		for (size_t i = 0; p.c->outcomes && i < sizeof(default_outcomes) / sizeof(*default_outcomes); i++)
+			p.c->outcomes[p.c->n_outcomes++] = strdup(default_outcomes[i]);
+	}
+	if ((p.c->mqtt.certfile == NULL) != (p.c->mqtt.keyfile == NULL)) {
+		snprintf(err, errlen, "%s: [mqtt] certfile and keyfile go together", path ? path : "defaults");
+		config_free(p.c);
+		return NULL;
+	}
+	return p.c;
+}
+
+bool config_outcome_valid(const struct config *c, const char *outcome)
+{
+	for (size_t i = 0; i < c->n_outcomes; i++)
+		if (strcmp(c->outcomes[i], outcome) == 0)
+			return true;
+	return false;
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->file);
+	free(c->mqtt.host);
+	free(c->mqtt.client_id);
+	free(c->mqtt.prefix);
+	free(c->mqtt.username);
+	free(c->mqtt.password_file);
+	free(c->mqtt.cafile);
+	free(c->mqtt.certfile);
+	free(c->mqtt.keyfile);
+	free(c->store_path);
+	free(c->socket_path);
+	for (size_t i = 0; i < c->n_outcomes; i++)
+		free(c->outcomes[i]);
+	free(c->outcomes);
+	free(c);
+}

@@ -1,0 +1,218 @@
+/* One device message: decoded, checked for duplicates, applied to the
+ * alarms, queued for the store, and receipted after the commit (SPEC 2.2).
+ *
+ * libmosquitto acknowledged the QoS 1 message before we saw it, so the
+ * receipt is the only promise that counts: "stored" goes out after COMMIT,
+ * and a device that hears nothing resends with the same id. Duplicates are
+ * found among committed events (the unique index) and among those still
+ * waiting for their commit (m->pending). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "telecared.h"
+#include "telecare/timefmt.h"
+
+#define REJECT_KEEP_BYTES 1024   /* how much of a rejected payload is kept */
+#define TOPIC_ID_MAX      256    /* a bad device id still gets a receipt up to this length */
+
+struct receipt {
+	char device[TC_DEVICE_ID_MAX + 1];
+	char *pending_key;           /* NULL for a duplicate */
+	json_t *id;
+	json_t *payload;             /* for `events --follow`; NULL for a duplicate */
+	const char *status;
+	int64_t alarm;               /* -1: none */
+	int64_t seq, received_at;
+	enum tc_type type;
+	bool known;
+};
+
+static void send_receipt(struct manager *m, const char *device, json_t *id, const char *status,
+                         int64_t alarm, const char *error)
+{
+	char topic[512];
+	if (mqtt_topic(m, topic, sizeof(topic), "dev/%s/receipt", device) < 0)
+		return;
+	json_t *j = json_pack("{s:O?, s:s}", "id", id, "status", status);
+	if (error)
+		json_object_set_new(j, "error", json_string(error));
+	else
+		json_object_set_new(j, "alarm", alarm >= 0 ? json_integer(alarm) : json_null());
+	char *s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (s)
+		mqtt_publish(m, topic, s, strlen(s), false);
+	free(s);
+}
+
+static void receipt_committed(struct manager *m, void *data)
+{
+	struct receipt *r = data;
+	if (!r)
+		return;
+	if (r->pending_key) {
+		map_del(&m->pending, r->pending_key);
+		m->count.stored++;
+		json_t *ev = json_pack("{s:I, s:s, s:O, s:s, s:o, s:o, s:b, s:O}",
+		                       "seq", (json_int_t)r->seq, "device", r->device, "id", r->id,
+		                       "type", tc_type_name(r->type),
+		                       "received_at", json_time_or_null(r->received_at),
+		                       "alarm", r->alarm >= 0 ? json_integer(r->alarm) : json_null(),
+		                       "known", r->known, "payload", r->payload);
+		control_event_stored(m, ev);
+		json_decref(ev);
+	}
+	send_receipt(m, r->device, r->id, r->status, r->alarm, NULL);
+	free(r->pending_key);
+	json_decref(r->id);
+	json_decref(r->payload);
+	free(r);
+}
+
+static void reject(struct manager *m, const char *device, size_t device_len, bool device_ok,
+                   json_t *id, const void *payload, size_t len, const char *error)
+{
+	char clean[TC_DEVICE_ID_MAX + 8], topic_dev[TOPIC_ID_MAX + 1];
+	tc_sanitize(device, device_len, clean, sizeof(clean));
+	m->count.rejected++;
+	log_full(LOG_WARNING, clean, 0, NULL, "device %s: rejected event: %s", clean, error);
+
+	char *idtext = id ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+	char topic[512] = "";
+	mqtt_topic(m, topic, sizeof(topic), "dev/%.*s/event", (int)device_len, device);
+	store_write(m, ST_REJECT_INSERT, "issssbi", tc_now_ms(), topic,
+	            device_ok ? clean : NULL, idtext, error, payload,
+	            len > REJECT_KEEP_BYTES ? (size_t)REJECT_KEEP_BYTES : len, (int64_t)len);
+	free(idtext);
+
+	/* The receipt goes to the topic the device used, even when its id is
+	 * malformed, as long as that is a topic we can publish to. */
+	if (device_len <= TOPIC_ID_MAX && !memchr(device, '\0', device_len)) {
+		memcpy(topic_dev, device, device_len);
+		topic_dev[device_len] = '\0';
+		send_receipt(m, topic_dev, id, "rejected", -1, error);
+	}
+}
+
+static bool has_open(void *ctx, const char *key)
+{
+	struct manager *m = ctx;
+	return map_get(&m->open_by_key, key) != NULL;
+}
+
+/* The value stored in m->pending: alarm id + 2, so that "no alarm" (-1) is
+ * not a NULL pointer. */
+static void *pending_value(int64_t alarm)
+{
+	return (void *)(intptr_t)(alarm + 2);
+}
+
+static struct receipt *receipt_new(const char *device, json_t *id, const char *status,
+                                   int64_t alarm)
+{
+	struct receipt *r = calloc(1, sizeof(*r));
+	if (!r) {
+		log_error("device %s: out of memory queueing a receipt", device);
+		return NULL;
+	}
+	snprintf(r->device, sizeof(r->device), "%s", device);
+	r->id = json_incref(id);
+	r->status = status;
+	r->alarm = alarm;
+	return r;
+}
+
+void ingest_message(struct manager *m, const char *device_raw, size_t device_len,
+                    const void *payload, size_t len)
+{
+	char err[256], device[TC_DEVICE_ID_MAX + 1];
+	struct tc_event ev;
+	json_t *id = NULL;
+	int64_t now = tc_now_ms();
+
+	m->count.received++;
+	bool device_ok = tc_device_id_valid(device_raw, device_len);
+	if (tc_event_decode(payload, len, m->cfg->mqtt.max_payload, &ev, &id, err, sizeof(err)) < 0) {
+		reject(m, device_raw, device_len, device_ok, id, payload, len, err);
+		json_decref(id);
+		return;
+	}
+	if (!device_ok) {
+		char clean[TC_DEVICE_ID_MAX + 8];
+		snprintf(err, sizeof(err), "invalid device id \"%s\" in the topic: 1-%d of [A-Za-z0-9._-]",
+		         tc_sanitize(device_raw, device_len, clean, sizeof(clean)), TC_DEVICE_ID_MAX);
+		reject(m, device_raw, device_len, false, id, payload, len, err);
+		json_decref(id);
+		tc_event_clear(&ev);
+		return;
+	}
+	json_decref(id);
+	memcpy(device, device_raw, device_len);
+	device[device_len] = '\0';
+
+	/* A duplicate: answered from what is stored (or about to be). */
+	char pkey[TC_DEVICE_ID_MAX + sizeof(ev.id_key) + 2];
+	snprintf(pkey, sizeof(pkey), "%s\n%s", device, ev.id_key);
+	int64_t alarm = -1;
+	void *pv = map_get(&m->pending, pkey);
+	int found = pv ? 1 : store_event_lookup(m, device, ev.id_key, &alarm);
+	if (pv)
+		alarm = (int64_t)(intptr_t)pv - 2;
+	if (found != 0) {
+		if (found < 0) {
+			/* Cannot tell: no receipt, the device will ask again. */
+			log_full(LOG_ERR, device, 0, NULL, "device %s: cannot check event %s for a duplicate",
+			         device, ev.id_key);
+		} else {
+			m->count.duplicate++;
+			struct receipt *r = receipt_new(device, ev.id, "duplicate", alarm);
+			if (r)
+				store_after_commit(m, receipt_committed, r);
+		}
+		tc_event_clear(&ev);
+		store_maybe_flush(m);
+		return;
+	}
+
+	struct device *dev = device_get(m, device);
+	struct alarm_decision d;
+	alarm_decide(m->cfg, device, dev != NULL, dev && dev->test, &ev, has_open, m, &d);
+	alarm = alarm_apply(m, device, &ev, &d, now);
+	if (dev) {
+		dev->last_seen = now;
+		if (ev.battery >= 0)
+			dev->battery = ev.battery;
+		if (ev.has_rssi)
+			dev->rssi = ev.rssi;
+	} else if (m->cfg->unknown_devices == UNKNOWN_LOG || d.action == ACT_NONE) {
+		log_full(LOG_NOTICE, device, 0, NULL, "device %s: %s from an unregistered device (stored)",
+		         device, tc_type_name(ev.type));
+	}
+
+	int64_t seq = m->next_event_seq++;
+	/* The payload as the device sent it (checked UTF-8 JSON), not re-encoded. */
+	store_write(m, ST_EVENT_INSERT, "isssininndx", seq, device, ev.id_key, tc_type_name(ev.type),
+	            now, ev.has_ts ? ev.ts_ms : (int64_t)-1, (int64_t)(dev != NULL), alarm,
+	            (int64_t)ev.battery, ev.has_rssi ? (double)ev.rssi : (double)NAN, payload, len);
+	struct receipt *r = receipt_new(device, ev.id, "stored", alarm);
+	if (r && (r->pending_key = strdup(pkey)) &&
+	    map_put(&m->pending, pkey, pending_value(alarm)) == 0) {
+		r->payload = json_incref(ev.root);
+		r->seq = seq;
+		r->received_at = now;
+		r->type = ev.type;
+		r->known = dev != NULL;
+		store_after_commit(m, receipt_committed, r);
+	} else if (r) {
+		/* Stored all the same; only the receipt is lost, and the resend
+		 * will be answered "duplicate". */
+		log_error("device %s: out of memory tracking event %s", device, ev.id_key);
+		free(r->pending_key);
+		json_decref(r->id);
+		free(r);
+	}
+	tc_event_clear(&ev);
+	store_maybe_flush(m);
+}

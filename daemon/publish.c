@@ -1,0 +1,68 @@
+/* What an alarm looks like from outside: the device's alarm-state topic
+ * (SPEC 2.3, care alarms only: a pendant says "help is coming", not "your
+ * battery alarm was acknowledged") and the dispatch board (SPEC 2.6). Both
+ * retained, both published at once: the board never waits for the disk. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "telecared.h"
+
+static void publish_json(struct manager *m, const char *topic, json_t *j, bool retain)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
+	if (s)
+		mqtt_publish(m, topic, s, strlen(s), retain);
+	else
+		log_error("out of memory publishing %s", topic);
+	free(s);
+	json_decref(j);
+}
+
+void publish_alarm(struct manager *m, const struct alarm *a)
+{
+	char topic[512];
+	if (a->test)
+		return;  /* tests are confirmed by receipt; the board is for real alarms */
+	if (!a->technical && mqtt_topic(m, topic, sizeof(topic), "dev/%s/alarm", a->device) == 0) {
+		json_t *j = json_pack("{s:I, s:s}", "alarm", (json_int_t)a->id, "state",
+		                      alarm_state_name(a->state));
+		if (a->state == ALARM_ACKED && a->acked_by)
+			json_object_set_new(j, "by", json_string(a->acked_by));
+		publish_json(m, topic, j, true);
+	}
+	if (mqtt_topic(m, topic, sizeof(topic), "alarms/%lld", (long long)a->id) < 0)
+		return;
+	if (a->state == ALARM_RESOLVED)
+		mqtt_publish(m, topic, "", 0, true);  /* an empty retained message clears it */
+	else
+		publish_json(m, topic, alarm_json(m, a), true);
+}
+
+void publish_all_open(struct manager *m)
+{
+	void *v;
+	for (size_t it = 0; map_next(&m->alarms, &it, NULL, &v);)
+		publish_alarm(m, v);
+}
+
+/* A retained board entry the broker still holds for an alarm that is not
+ * open here (resolved while we were away, or lost with an uncommitted write):
+ * clear it, so consoles do not show a ghost. */
+void publish_board_seen(struct manager *m, const char *alarm_id, size_t len, bool retained,
+                        size_t payloadlen)
+{
+	char id[24], topic[512];
+	if (!retained || !payloadlen || len == 0 || len >= sizeof(id))
+		return;
+	for (size_t i = 0; i < len; i++)
+		if (alarm_id[i] < '0' || alarm_id[i] > '9')
+			return;
+	memcpy(id, alarm_id, len);
+	id[len] = '\0';
+	if (map_get(&m->alarms, id))
+		return;
+	if (mqtt_topic(m, topic, sizeof(topic), "alarms/%s", id) == 0) {
+		log_info("board: clearing stale retained entry for alarm %s", id);
+		mqtt_publish(m, topic, "", 0, true);
+	}
+}

@@ -1,0 +1,651 @@
+/* The SQLite store: an append-only record of what happened.
+ *
+ * Writes are queued in memory (struct op) and committed together, in one
+ * transaction, when the loop has drained its input or the batch is large or
+ * old (group commit). A failed commit leaves the queue intact and is retried:
+ * nothing is forgotten because the disk was full for a while. Work that must
+ * wait for durability (receipts, control answers) is queued behind the
+ * writes with store_after_commit(). */
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "telecared.h"
+#include "telecare/timefmt.h"
+
+#define BATCH_MAX      1000      /* writes before a commit is forced */
+#define BATCH_AGE_MS   10        /* oldest write before a commit is forced */
+#define RETRY_MS       1000      /* after a failed commit */
+#define MAX_ARGS       20
+#define SCHEMA_VERSION 1
+
+struct val {
+	char type;                   /* 'i' int, 'd' double, 's' text, 'x' text of n bytes,
+	                                'b' blob, 'z' NULL */
+	int64_t i;
+	double d;
+	char *p;
+	size_t n;
+};
+
+struct op {
+	enum store_stmt stmt;
+	int n;
+	struct val v[MAX_ARGS];
+};
+
+struct after {
+	void (*fn)(struct manager *, void *);
+	void *data;
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *write[ST__WRITE_COUNT];
+	struct map reads;            /* SQL text -> sqlite3_stmt */
+	struct op **ops;
+	size_t n_ops, cap_ops;
+	struct after *afters;
+	size_t n_afters, cap_afters;
+	int64_t first_queued_ms;
+	sd_event_source *defer, *retry;
+	bool failed;
+	char error[256];
+};
+
+static const char *write_sql[ST__WRITE_COUNT] = {
+	[ST_EVENT_INSERT] =
+		"INSERT INTO events(seq, device_id, eid, type, received_at, device_ts, known, alarm_id,"
+		" battery, rssi, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+	[ST_REJECT_INSERT] =
+		"INSERT INTO rejects(received_at, topic, device_id, eid, error, payload, payload_len)"
+		" VALUES (?,?,?,?,?,?,?)",
+	[ST_ALARM_UPSERT] =
+		"INSERT OR REPLACE INTO alarms(id, device_id, resident_id, akey, priority, types, state,"
+		" test, technical, level, loc, policy, opened_at, acked_at, acked_by, resolved_at,"
+		" outcome, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[ST_TIMELINE_INSERT] =
+		"INSERT INTO timeline(alarm_id, at, what, actor, detail) VALUES (?,?,?,?,?)",
+	[ST_RESIDENT_UPSERT] =
+		"INSERT OR REPLACE INTO residents(id, name, address, phone, team, notes, created_at,"
+		" removed_at) VALUES (?,?,?,?,?,?,?,NULL)",
+	[ST_RESIDENT_DELETE] = "UPDATE residents SET removed_at = ? WHERE id = ?",
+	[ST_DEVICE_UPSERT] =
+		"INSERT OR REPLACE INTO devices(id, resident_id, kind, heartbeat_ms, test, created_at,"
+		" removed_at) VALUES (?,?,?,?,?,?,NULL)",
+	[ST_DEVICE_DELETE] = "UPDATE devices SET removed_at = ? WHERE id = ?",
+};
+
+/* Version 1. A new version appends a migration step; old steps never change. */
+static const char *schema_v1 =
+	"CREATE TABLE residents(id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT,"
+	" phone TEXT, team TEXT, notes TEXT, created_at INTEGER NOT NULL, removed_at INTEGER);"
+	"CREATE TABLE devices(id TEXT PRIMARY KEY, resident_id TEXT NOT NULL, kind TEXT,"
+	" heartbeat_ms INTEGER NOT NULL DEFAULT 0, test INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL, removed_at INTEGER);"
+	"CREATE TABLE events(seq INTEGER PRIMARY KEY, device_id TEXT NOT NULL, eid TEXT NOT NULL,"
+	" type TEXT NOT NULL, received_at INTEGER NOT NULL, device_ts INTEGER,"
+	" known INTEGER NOT NULL, alarm_id INTEGER, battery INTEGER, rssi INTEGER,"
+	" payload TEXT NOT NULL, UNIQUE(device_id, eid));"
+	"CREATE INDEX events_device ON events(device_id, seq);"
+	"CREATE INDEX events_alarm ON events(alarm_id) WHERE alarm_id IS NOT NULL;"
+	"CREATE INDEX events_unknown ON events(device_id, seq) WHERE known = 0;"
+	"CREATE TABLE rejects(seq INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, topic TEXT,"
+	" device_id TEXT, eid TEXT, error TEXT NOT NULL, payload BLOB, payload_len INTEGER NOT NULL);"
+	"CREATE TABLE alarms(id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, resident_id TEXT,"
+	" akey TEXT NOT NULL, priority INTEGER NOT NULL, types TEXT NOT NULL, state TEXT NOT NULL,"
+	" test INTEGER NOT NULL, technical INTEGER NOT NULL, level INTEGER NOT NULL, loc TEXT,"
+	" policy TEXT, opened_at INTEGER NOT NULL, acked_at INTEGER, acked_by TEXT,"
+	" resolved_at INTEGER, outcome TEXT, updated_at INTEGER NOT NULL);"
+	"CREATE INDEX alarms_unresolved ON alarms(state) WHERE state != 'resolved';"
+	"CREATE TABLE timeline(seq INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL,"
+	" at INTEGER NOT NULL, what TEXT NOT NULL, actor TEXT, detail TEXT);"
+	"CREATE INDEX timeline_alarm ON timeline(alarm_id, seq);";
+
+static void op_free(struct op *op)
+{
+	for (int i = 0; i < op->n; i++)
+		free(op->v[i].p);
+	free(op);
+}
+
+static int exec(struct store *st, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(st->error, sizeof(st->error), "%s", msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int migrate(struct store *st)
+{
+	sqlite3_stmt *s;
+	int version = 0;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version > SCHEMA_VERSION) {
+		snprintf(st->error, sizeof(st->error),
+		         "database schema version %d is newer than this telecared knows (%d)",
+		         version, SCHEMA_VERSION);
+		return -1;
+	}
+	if (version == SCHEMA_VERSION)
+		return 0;
+	if (exec(st, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	if (version < 1 && exec(st, schema_v1) < 0)
+		goto fail;
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if (exec(st, sql) < 0 || exec(st, "COMMIT") < 0)
+		goto fail;
+	log_info("database schema migrated from version %d to %d", version, SCHEMA_VERSION);
+	return 0;
+fail:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int on_defer(sd_event_source *s, void *userdata)
+{
+	(void)s;
+	store_flush(userdata);
+	return 0;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void)s;
+	(void)usec;
+	store_flush(userdata);
+	return 0;
+}
+
+int store_open(struct manager *m, const char *path)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	m->store = st;
+	st->path = strdup(path);
+	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                         SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		log_error("cannot open database %s: %s", path,
+		          st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		return -EIO;
+	}
+	/* Never block the loop for long on a lock held by a backup or a reader. */
+	sqlite3_busy_timeout(st->db, 100);
+	sqlite3_stmt *s;
+	const char *mode = NULL;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			mode = (const char *)sqlite3_column_text(s, 0);
+		if (!mode || strcmp(mode, "wal")) {
+			log_error("database %s: cannot switch to WAL journal mode: %s", path,
+			          mode ? mode : sqlite3_errmsg(st->db));
+			sqlite3_finalize(s);
+			return -EIO;
+		}
+		sqlite3_finalize(s);
+	}
+	/* SPEC 2.2: "stored" means committed with synchronous=FULL. */
+	if (exec(st, "PRAGMA synchronous=FULL") < 0 || migrate(st) < 0) {
+		log_error("database %s: %s", path, st->error);
+		return -EIO;
+	}
+	for (int i = 0; i < ST__WRITE_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, write_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                       &st->write[i], NULL) != SQLITE_OK) {
+			log_error("database %s: %s", path, sqlite3_errmsg(st->db));
+			return -EIO;
+		}
+	}
+	rc = sd_event_add_defer(m->event, &st->defer, on_defer, m);
+	if (rc < 0)
+		return rc;
+	sd_event_source_set_priority(st->defer, SD_EVENT_PRIORITY_IDLE);
+	sd_event_source_set_enabled(st->defer, SD_EVENT_OFF);
+	rc = sd_event_add_time(m->event, &st->retry, CLOCK_MONOTONIC, 0, 0,
+	                                on_retry, m);
+	if (rc < 0)
+		return rc;
+	sd_event_source_set_enabled(st->retry, SD_EVENT_OFF);
+	return 0;
+}
+
+void store_close(struct manager *m)
+{
+	struct store *st = m->store;
+	if (!st)
+		return;
+	if (st->db && st->n_ops && store_flush(m) < 0)
+		log_error("exiting with %zu writes not on disk: %s", st->n_ops, st->error);
+	for (size_t i = 0; i < st->n_ops; i++)
+		op_free(st->ops[i]);
+	free(st->ops);
+	free(st->afters);
+	for (int i = 0; i < ST__WRITE_COUNT; i++)
+		sqlite3_finalize(st->write[i]);
+	const char *key;
+	void *v;
+	for (size_t it = 0; map_next(&st->reads, &it, &key, &v);)
+		sqlite3_finalize(v);
+	map_free(&st->reads);
+	sqlite3_close(st->db);
+	sd_event_source_unref(st->defer);
+	sd_event_source_unref(st->retry);
+	free(st->path);
+	free(st);
+	m->store = NULL;
+}
+
+static void arm(struct manager *m)
+{
+	struct store *st = m->store;
+	if (!st->failed)
+		sd_event_source_set_enabled(st->defer, SD_EVENT_ONESHOT);
+}
+
+void store_write(struct manager *m, enum store_stmt stmt, const char *fmt, ...)
+{
+	struct store *st = m->store;
+	struct op *op = calloc(1, sizeof(*op));
+	if (!op) {
+		log_error("out of memory queueing a database write");
+		return;
+	}
+	op->stmt = stmt;
+	/* One letter per placeholder: a mismatch is a programming error. */
+	assert(strlen(fmt) == (size_t)sqlite3_bind_parameter_count(st->write[stmt]));
+	va_list ap;
+	va_start(ap, fmt);
+	for (; *fmt && op->n < MAX_ARGS; fmt++) {
+		struct val *v = &op->v[op->n++];
+		switch (*fmt) {
+		case 'i':
+			v->type = 'i';
+			v->i = va_arg(ap, int64_t);
+			break;
+		case 'n':
+		case 't':
+			v->i = va_arg(ap, int64_t);
+			v->type = (*fmt == 'n' ? v->i < 0 : v->i == 0) ? 'z' : 'i';
+			break;
+		case 'd':
+			v->d = va_arg(ap, double);
+			v->type = isnan(v->d) ? 'z' : 'd';
+			break;
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			v->type = s ? 's' : 'z';
+			if (s)
+				v->p = strdup(s);
+			break;
+		}
+		case 'j': {
+			json_t *j = va_arg(ap, json_t *);
+			v->type = j ? 's' : 'z';
+			if (j)
+				v->p = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+			break;
+		}
+		case 'b':
+		case 'x': {
+			const void *p = va_arg(ap, const void *);
+			v->n = va_arg(ap, size_t);
+			v->type = *fmt;
+			v->p = malloc(v->n ? v->n : 1);
+			if (v->p && v->n)
+				memcpy(v->p, p, v->n);
+			break;
+		}
+		}
+		if ((v->type == 's' || v->type == 'b' || v->type == 'x') && !v->p)
+			v->type = 'z';  /* out of memory: better a NULL than nothing */
+	}
+	va_end(ap);
+	if (st->n_ops == st->cap_ops) {
+		size_t ncap = st->cap_ops ? st->cap_ops * 2 : 256;
+		struct op **n = realloc(st->ops, ncap * sizeof(*n));
+		if (!n) {
+			log_error("out of memory queueing a database write");
+			op_free(op);
+			return;
+		}
+		st->ops = n;
+		st->cap_ops = ncap;
+	}
+	if (!st->n_ops)
+		st->first_queued_ms = tc_now_ms();
+	st->ops[st->n_ops++] = op;
+	arm(m);
+}
+
+void store_after_commit(struct manager *m, void (*fn)(struct manager *, void *), void *data)
+{
+	struct store *st = m->store;
+	if (st->n_afters == st->cap_afters) {
+		size_t ncap = st->cap_afters ? st->cap_afters * 2 : 256;
+		struct after *n = realloc(st->afters, ncap * sizeof(*n));
+		if (!n) {
+			/* Dropping it loses only a receipt: the device resends. */
+			log_error("out of memory queueing a receipt");
+			fn(m, NULL);
+			return;
+		}
+		st->afters = n;
+		st->cap_afters = ncap;
+	}
+	st->afters[st->n_afters++] = (struct after){ fn, data };
+	arm(m);
+}
+
+static int bind_op(sqlite3_stmt *s, const struct op *op)
+{
+	int rc = SQLITE_OK;
+	for (int i = 0; i < op->n && rc == SQLITE_OK; i++) {
+		const struct val *v = &op->v[i];
+		switch (v->type) {
+		case 'i': rc = sqlite3_bind_int64(s, i + 1, v->i); break;
+		case 'd': rc = sqlite3_bind_double(s, i + 1, v->d); break;
+		case 's': rc = sqlite3_bind_text(s, i + 1, v->p, -1, SQLITE_STATIC); break;
+		case 'b': rc = sqlite3_bind_blob(s, i + 1, v->p, (int)v->n, SQLITE_STATIC); break;
+		case 'x': rc = sqlite3_bind_text(s, i + 1, v->p, (int)v->n, SQLITE_STATIC); break;
+		default: rc = sqlite3_bind_null(s, i + 1); break;
+		}
+	}
+	return rc;
+}
+
+static void fail(struct manager *m, const char *what)
+{
+	struct store *st = m->store;
+	if (!st->failed)
+		log_error("database %s: %s failed: %s; %zu writes kept in memory, retrying every %d ms",
+		          st->path, what, sqlite3_errmsg(st->db), st->n_ops, RETRY_MS);
+	snprintf(st->error, sizeof(st->error), "%s: %s", what, sqlite3_errmsg(st->db));
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->failed = true;
+	sd_event_source_set_enabled(st->defer, SD_EVENT_OFF);
+	sd_event_source_set_time_relative(st->retry, RETRY_MS * 1000ULL);
+	sd_event_source_set_enabled(st->retry, SD_EVENT_ONESHOT);
+	manager_status(m);
+}
+
+int store_flush(struct manager *m)
+{
+	struct store *st = m->store;
+	sd_event_source_set_enabled(st->defer, SD_EVENT_OFF);
+	if (st->n_ops) {
+		if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+			fail(m, "begin");
+			return -1;
+		}
+		for (size_t i = 0; i < st->n_ops; i++) {
+			struct op *op = st->ops[i];
+			sqlite3_stmt *s = st->write[op->stmt];
+			int rc = bind_op(s, op);
+			if (rc == SQLITE_OK)
+				rc = sqlite3_step(s);
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			if (rc == SQLITE_DONE || rc == SQLITE_OK)
+				continue;
+			/* A write the schema refuses will be refused forever: log it and
+			 * go on, rather than let it block every later write. */
+			int primary = rc & 0xff;
+			if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH ||
+			    primary == SQLITE_TOOBIG || primary == SQLITE_RANGE) {
+				log_error("database: write %d refused and dropped: %s", op->stmt,
+				          sqlite3_errmsg(st->db));
+				continue;
+			}
+			fail(m, "write");
+			return -1;
+		}
+		if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			fail(m, "commit");
+			return -1;
+		}
+		for (size_t i = 0; i < st->n_ops; i++)
+			op_free(st->ops[i]);
+		st->n_ops = 0;
+	}
+	if (st->failed) {
+		log_notice("database %s: writes succeed again", st->path);
+		st->failed = false;
+		st->error[0] = '\0';
+		manager_status(m);
+	}
+	/* Run what waited for durability. Callbacks may queue more. */
+	struct after *afters = st->afters;
+	size_t n = st->n_afters;
+	st->afters = NULL;
+	st->n_afters = st->cap_afters = 0;
+	for (size_t i = 0; i < n; i++)
+		afters[i].fn(m, afters[i].data);
+	free(afters);
+	return 0;
+}
+
+void store_maybe_flush(struct manager *m)
+{
+	struct store *st = m->store;
+	if (st->failed || !st->n_ops)
+		return;
+	if (st->n_ops >= BATCH_MAX || tc_now_ms() - st->first_queued_ms >= BATCH_AGE_MS)
+		store_flush(m);
+}
+
+size_t store_pending(const struct manager *m)
+{
+	return m->store->n_ops;
+}
+
+bool store_ok(const struct manager *m, const char **error)
+{
+	if (error)
+		*error = m->store->failed ? m->store->error : NULL;
+	return !m->store->failed;
+}
+
+sqlite3 *store_db(struct manager *m)
+{
+	return m->store->db;
+}
+
+sqlite3_stmt *store_query(struct manager *m, const char *sql)
+{
+	struct store *st = m->store;
+	sqlite3_stmt *s = map_get(&st->reads, sql);
+	if (s) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		return s;
+	}
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+		log_error("database: cannot prepare a query: %s", sqlite3_errmsg(st->db));
+		return NULL;
+	}
+	if (map_put(&st->reads, sql, s) < 0) {
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+int store_event_lookup(struct manager *m, const char *device, const char *id_key, int64_t *alarm)
+{
+	sqlite3_stmt *s = store_query(m, "SELECT alarm_id FROM events WHERE device_id = ? AND eid = ?");
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, id_key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*alarm = sqlite3_column_type(s, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		return 1;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static char *col_str(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static int load_residents(struct manager *m)
+{
+	sqlite3_stmt *s = store_query(m, "SELECT id, name, address, phone, team, notes, created_at"
+	                                 " FROM residents WHERE removed_at IS NULL");
+	if (!s)
+		return -1;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct resident *r = calloc(1, sizeof(*r));
+		if (!r)
+			return -1;
+		r->id = col_str(s, 0);
+		r->name = col_str(s, 1);
+		r->address = col_str(s, 2);
+		r->phone = col_str(s, 3);
+		r->team = col_str(s, 4);
+		r->notes = col_str(s, 5);
+		r->created_at = sqlite3_column_int64(s, 6);
+		if (map_put(&m->residents, r->id, r) < 0)
+			return -1;
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int load_devices(struct manager *m)
+{
+	sqlite3_stmt *s = store_query(m, "SELECT id, resident_id, kind, heartbeat_ms, test, created_at"
+	                                 " FROM devices WHERE removed_at IS NULL");
+	if (!s)
+		return -1;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct device *d = calloc(1, sizeof(*d));
+		if (!d)
+			return -1;
+		d->id = col_str(s, 0);
+		d->resident_id = col_str(s, 1);
+		d->kind = col_str(s, 2);
+		d->heartbeat_ms = sqlite3_column_int64(s, 3);
+		d->test = sqlite3_column_int(s, 4);
+		d->created_at = sqlite3_column_int64(s, 5);
+		d->battery = -1;
+		d->rssi = INT32_MIN;
+		if (map_put(&m->devices, d->id, d) < 0)
+			return -1;
+	}
+	sqlite3_reset(s);
+	/* Last seen, battery and signal of each registered device: its latest event. */
+	s = store_query(m, "SELECT e.device_id, e.received_at, e.battery, e.rssi FROM events e"
+	                   " JOIN (SELECT device_id, max(seq) AS seq FROM events GROUP BY device_id) l"
+	                   " ON e.seq = l.seq");
+	if (!s)
+		return -1;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct device *d = device_get(m, (const char *)sqlite3_column_text(s, 0));
+		if (!d)
+			continue;
+		d->last_seen = sqlite3_column_int64(s, 1);
+		if (sqlite3_column_type(s, 2) != SQLITE_NULL)
+			d->battery = sqlite3_column_int(s, 2);
+		if (sqlite3_column_type(s, 3) != SQLITE_NULL)
+			d->rssi = sqlite3_column_int(s, 3);
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+struct alarm *alarm_from_row(sqlite3_stmt *s)
+{
+	struct alarm *a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->id = sqlite3_column_int64(s, 0);
+	snprintf(a->device, sizeof(a->device), "%s", (const char *)sqlite3_column_text(s, 1));
+	a->resident_id = col_str(s, 2);
+	a->key = col_str(s, 3);
+	a->priority = sqlite3_column_int(s, 4);
+	json_t *types = json_loads((const char *)sqlite3_column_text(s, 5), 0, NULL);
+	size_t i;
+	json_t *t;
+	json_array_foreach(types, i, t) {
+		enum tc_type ty = tc_type_from_name(json_string_value(t) ? json_string_value(t) : "");
+		if (ty != TC_T_INVALID && a->n_types < TC_T__COUNT)
+			a->types[a->n_types++] = (uint8_t)ty;
+	}
+	json_decref(types);
+	int state = alarm_state_from_name((const char *)sqlite3_column_text(s, 6));
+	a->state = state < 0 ? ALARM_OPEN : (enum alarm_state)state;
+	a->test = sqlite3_column_int(s, 7);
+	a->technical = sqlite3_column_int(s, 8);
+	a->level = sqlite3_column_int(s, 9);
+	if (sqlite3_column_type(s, 10) != SQLITE_NULL)
+		a->loc = json_loads((const char *)sqlite3_column_text(s, 10), 0, NULL);
+	a->policy = col_str(s, 11);
+	a->opened_at = sqlite3_column_int64(s, 12);
+	a->acked_at = sqlite3_column_int64(s, 13);
+	a->acked_by = col_str(s, 14);
+	a->resolved_at = sqlite3_column_int64(s, 15);
+	a->outcome = col_str(s, 16);
+	a->updated_at = sqlite3_column_int64(s, 17);
+	return a;
+}
+
+static int load_alarms(struct manager *m)
+{
+	sqlite3_stmt *s = store_query(m, "SELECT " ALARM_COLUMNS " FROM alarms WHERE state != 'resolved'");
+	if (!s)
+		return -1;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct alarm *a = alarm_from_row(s);
+		if (!a)
+			return -1;
+		alarm_adopt(m, a);
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int64_t max_of(struct manager *m, const char *sql)
+{
+	sqlite3_stmt *s = store_query(m, sql);
+	int64_t v = 0;
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (s)
+		sqlite3_reset(s);
+	return v;
+}
+
+int store_load(struct manager *m)
+{
+	if (load_residents(m) < 0 || load_devices(m) < 0 || load_alarms(m) < 0) {
+		log_error("database %s: cannot load: %s", m->store->path, sqlite3_errmsg(m->store->db));
+		return -EIO;
+	}
+	m->next_alarm_id = max_of(m, "SELECT max(id) FROM alarms") + 1;
+	m->next_event_seq = max_of(m, "SELECT max(seq) FROM events") + 1;
+	return 0;
+}

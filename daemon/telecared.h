@@ -1,0 +1,280 @@
+/* telecared: the map of the program.
+ *
+ * One process, one thread, one sd-event loop. Every input (MQTT socket,
+ * control socket, timers, signals) is an event source; callbacks are short.
+ * Memory is the brain: residents, devices and unresolved alarms live here.
+ * The database is the memory: every change is queued as a write and the
+ * queue is committed in one transaction per loop pass (group commit);
+ * receipts and control answers wait for that commit. */
+#ifndef TELECARED_H
+#define TELECARED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <syslog.h>
+
+#include <jansson.h>
+#include <systemd/sd-event.h>
+
+#include "telecare/event.h"
+#include "telecare/util.h"
+#include "map.h"
+
+struct mosquitto;
+struct sqlite3;
+struct sqlite3_stmt;
+
+/* ---- configuration (config.c) ---- */
+
+enum unknown_policy { UNKNOWN_ALARM, UNKNOWN_LOG };
+
+struct config {
+	char *file;                 /* where it came from, or NULL for built-in */
+	struct {
+		char *host;
+		int port;
+		char *client_id;
+		char *prefix;
+		int keepalive;
+		size_t max_payload;
+		char *username;
+		char *password_file;
+		char *cafile, *certfile, *keyfile;
+	} mqtt;
+	char *store_path;
+	char *socket_path;
+	enum unknown_policy unknown_devices;
+	int priority[TC_T__COUNT];  /* per event type; 0 = opens no alarm */
+	char **outcomes;
+	size_t n_outcomes;
+};
+
+/* ---- in-memory registry (registry.c) ---- */
+
+struct resident {
+	char *id, *name, *address, *phone, *team, *notes;
+	int64_t created_at;
+};
+
+struct device {
+	char *id;
+	char *resident_id;          /* NULL for an unknown device */
+	char *kind;
+	int64_t heartbeat_ms;       /* 0: not supervised */
+	bool test;                  /* put on test by the installer */
+	int64_t created_at;
+	int64_t last_seen;          /* from the latest event; 0: never */
+	int battery, rssi;          /* last reported; battery -1, rssi INT32_MIN: unknown */
+};
+
+/* ---- alarms (alarm.c) ---- */
+
+enum alarm_state { ALARM_OPEN, ALARM_ACKED, ALARM_RESOLVED };
+
+struct alarm {
+	int64_t id;
+	char device[TC_DEVICE_ID_MAX + 1];
+	char *resident_id;          /* NULL: unknown device */
+	char *key;                  /* "<device>/care" or "<device>/<technical type>" */
+	int priority;
+	uint8_t types[TC_T__COUNT]; /* in order of arrival */
+	int n_types;
+	enum alarm_state state;
+	bool test;
+	bool technical;
+	int level;                  /* escalation step reached; 0 before the first */
+	json_t *loc;                /* last known position or NULL */
+	int64_t opened_at, acked_at, resolved_at, updated_at;
+	char *acked_by;
+	char *outcome;
+	char *policy;
+};
+
+/* What an event does to the alarms of its device: the pure decision. */
+enum alarm_action {
+	ACT_NONE,        /* heartbeat, test of a non-alarm, log-only unknown device */
+	ACT_OPEN,        /* open a new alarm */
+	ACT_JOIN,        /* join the device's open alarm */
+	ACT_RESOLVE,     /* restoral: resolve the matching technical alarm */
+	ACT_CANCEL,      /* recorded on the open care alarm */
+};
+
+struct alarm_decision {
+	enum alarm_action action;
+	int priority;            /* for OPEN and JOIN */
+	bool technical;
+	bool test;
+	char key[TC_DEVICE_ID_MAX + 32];  /* open-alarm slot the event belongs to */
+};
+
+/* ---- the manager: the one context struct ---- */
+
+struct store;
+struct control;
+
+struct counters {
+	uint64_t received, stored, duplicate, rejected;
+};
+
+struct manager {
+	sd_event *event;
+	struct config *cfg;
+	char *config_path;           /* -c, or the default */
+	bool config_required;        /* -c given: a missing file is an error */
+	int64_t started_at;
+
+	/* mqtt.c */
+	struct mosquitto *mosq;
+	sd_event_source *mqtt_io, *mqtt_misc, *mqtt_retry;
+	int mqtt_fd;
+	bool mqtt_connected;
+	int64_t mqtt_backoff_ms;
+	bool shutting_down;
+
+	/* store.c */
+	struct store *store;
+
+	/* registry.c */
+	struct map residents;        /* id -> struct resident */
+	struct map devices;          /* id -> struct device (registered only) */
+
+	/* alarm.c */
+	struct map alarms;           /* decimal id -> struct alarm (unresolved only) */
+	struct map open_by_key;      /* alarm key -> struct alarm */
+	int64_t next_alarm_id;
+
+	/* ingest.c */
+	struct map pending;          /* "<device>\n<id key>" -> alarm id + 1 (uncommitted events) */
+	int64_t next_event_seq;
+
+	/* control.c */
+	struct control *control;
+
+	sd_event_source *status_timer;
+	struct counters count;
+};
+
+/* ---- config.c ---- */
+/* Parse file into a new config; on error returns NULL with "file:line: what"
+ * in err. path NULL: the built-in defaults. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+void config_free(struct config *c);
+bool config_outcome_valid(const struct config *c, const char *outcome);
+
+/* ---- log.c ---- */
+void log_init(void);
+void log_full(int prio, const char *device, int64_t alarm, const char *worker,
+              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+#define log_info(...)    log_full(LOG_INFO, NULL, 0, NULL, __VA_ARGS__)
+#define log_notice(...)  log_full(LOG_NOTICE, NULL, 0, NULL, __VA_ARGS__)
+#define log_warning(...) log_full(LOG_WARNING, NULL, 0, NULL, __VA_ARGS__)
+#define log_error(...)   log_full(LOG_ERR, NULL, 0, NULL, __VA_ARGS__)
+
+/* ---- mqtt.c ---- */
+int mqtt_init(struct manager *m);
+void mqtt_free(struct manager *m);
+void mqtt_shutdown(struct manager *m);     /* "offline", DISCONNECT, flushed */
+/* Publish at QoS 1. Queued by libmosquitto while disconnected. */
+void mqtt_publish(struct manager *m, const char *topic, const char *payload, size_t len,
+                  bool retain);
+/* prefix + "/" + the formatted rest */
+int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* ---- store.c ---- */
+enum store_stmt {
+	ST_EVENT_INSERT, ST_REJECT_INSERT, ST_ALARM_UPSERT, ST_TIMELINE_INSERT,
+	ST_RESIDENT_UPSERT, ST_RESIDENT_DELETE, ST_DEVICE_UPSERT, ST_DEVICE_DELETE,
+	ST__WRITE_COUNT,
+};
+int store_open(struct manager *m, const char *path);
+void store_close(struct manager *m);
+/* Queue one write; fmt names the arguments: i int64, n int64 or NULL when
+ * negative, t time (0 = NULL), s string or NULL, j json_t* or NULL, d double
+ * (NAN = NULL), x text and b blob (each a pointer and a size_t). */
+void store_write(struct manager *m, enum store_stmt stmt, const char *fmt, ...);
+/* Run fn(m, data) after the writes queued so far are committed. */
+void store_after_commit(struct manager *m, void (*fn)(struct manager *, void *), void *data);
+/* Commit now. 0 on success, -1 if the writes stay queued for a retry. */
+int store_flush(struct manager *m);
+/* Commit if the batch is large or old enough; called between events. */
+void store_maybe_flush(struct manager *m);
+size_t store_pending(const struct manager *m);
+bool store_ok(const struct manager *m, const char **error);
+struct sqlite3 *store_db(struct manager *m);
+/* A prepared statement for a read, cached by its SQL text. */
+struct sqlite3_stmt *store_query(struct manager *m, const char *sql);
+/* Is (device, id key) stored? Returns 1 with *alarm (or -1 for none), 0, -1 on error. */
+int store_event_lookup(struct manager *m, const char *device, const char *id_key, int64_t *alarm);
+int store_load(struct manager *m);        /* residents, devices, open alarms, counters */
+/* The columns alarm_from_row() reads, in order: select them FROM alarms. */
+#define ALARM_COLUMNS "id, device_id, resident_id, akey, priority, types, state, test, technical," \
+	" level, loc, policy, opened_at, acked_at, acked_by, resolved_at, outcome, updated_at"
+struct alarm *alarm_from_row(struct sqlite3_stmt *s);
+
+/* ---- registry.c ---- */
+struct resident *resident_get(struct manager *m, const char *id);
+struct device *device_get(struct manager *m, const char *id);
+int resident_add(struct manager *m, struct resident *r);   /* takes ownership */
+void resident_remove(struct manager *m, const char *id);
+int device_add(struct manager *m, struct device *d);       /* takes ownership */
+void device_remove(struct manager *m, const char *id);
+void resident_free(struct resident *r);
+void device_free(struct device *d);
+void registry_free(struct manager *m);
+json_t *resident_json(const struct resident *r);
+json_t *device_json(const struct device *d);
+json_t *json_str_or_null(const char *s);
+json_t *json_time_or_null(int64_t ms);              /* 0: null */
+
+/* ---- decide.c ---- */
+/* The pure rule of SPEC 3: what an event of this type does, given the
+ * device's open alarms. has_open(key) answers whether a key has an open alarm. */
+void alarm_decide(const struct config *cfg, const char *device, bool registered,
+                  bool device_on_test, const struct tc_event *ev,
+                  bool (*has_open)(void *ctx, const char *key), void *ctx,
+                  struct alarm_decision *out);
+
+/* ---- alarm.c ---- */
+/* Apply an event to the alarms; returns the id of the alarm it opened, joined,
+ * resolved or was recorded on, or -1. */
+int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event *ev,
+                          const struct alarm_decision *d, int64_t now);
+struct alarm *alarm_get(struct manager *m, int64_t id);
+void alarm_resolve(struct manager *m, struct alarm *a, const char *outcome, const char *actor,
+                   const char *note, int64_t now);
+void alarm_timeline(struct manager *m, const struct alarm *a, int64_t at, const char *what,
+                    const char *actor, const char *detail);
+void alarm_save(struct manager *m, struct alarm *a);
+void alarm_adopt(struct manager *m, struct alarm *a);      /* loaded from the store */
+void alarm_free(struct alarm *a);
+void alarms_free(struct manager *m);
+const char *alarm_state_name(enum alarm_state s);
+int alarm_state_from_name(const char *s);
+json_t *alarm_json(struct manager *m, const struct alarm *a);  /* the board summary */
+
+/* ---- publish.c ---- */
+/* The device alarm-state topic (SPEC 2.3) and the board (SPEC 2.6). */
+void publish_alarm(struct manager *m, const struct alarm *a);
+void publish_all_open(struct manager *m);           /* after (re)connecting */
+void publish_board_seen(struct manager *m, const char *alarm_id, size_t len, bool retained,
+                        size_t payloadlen);
+
+/* ---- ingest.c ---- */
+void ingest_message(struct manager *m, const char *device, size_t device_len,
+                    const void *payload, size_t len);
+
+/* ---- control.c / api.c ---- */
+int control_open(struct manager *m, const char *path);
+void control_close(struct manager *m);
+/* Notify `events --follow` clients of a committed event. */
+void control_event_stored(struct manager *m, json_t *event);
+/* Run one request; returns the answer object (new reference). */
+json_t *api_dispatch(struct manager *m, json_t *request);
+json_t *event_row_json(struct sqlite3_stmt *st);   /* a row of the events query */
+
+/* ---- main.c ---- */
+void manager_status(struct manager *m);            /* refresh sd_notify STATUS= */
+
+#endif
