@@ -1,0 +1,90 @@
+#!/bin/bash
+# Build telecared and run it on its embedded defaults: a loopback mosquitto on
+# 127.0.0.1:1883 (started here unless one already listens there), the database
+# /var/lib/telecare/telecare.db and the control socket /run/telecare/control.sock.
+# Then a short demo: register a resident and a pendant, press its SOS button,
+# watch the receipt, the alarm and the dispatch board.
+#
+# With a terminal the gateway keeps running until Ctrl-C; without one (CI,
+# a pipe) the demo stops everything it started and exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+[ "$(id -u)" -eq 0 ] || { echo "demo.sh: run as root (it creates /var/lib/telecare and /run/telecare)"; exit 2; }
+
+scripts/deps.sh build
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTELECARE_TESTS=OFF >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+CTL="$ROOT/build/telecarectl"
+WORK=$(mktemp -d /tmp/telecare-demo.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+step "a loopback MQTT broker on 127.0.0.1:1883"
+if mosquitto_sub -h 127.0.0.1 -p 1883 -t '$SYS/#' -C 1 -W 1 >/dev/null 2>&1; then
+	echo "one is already running there; using it"
+else
+	printf 'listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\n' > "$WORK/mosquitto.conf"
+	mosquitto -c "$WORK/mosquitto.conf" 2>"$WORK/mosquitto.log" & pids+=($!)
+	sleep 0.5
+	echo "started mosquitto (pid ${pids[-1]})"
+fi
+
+step "telecared on its embedded defaults (no configuration file)"
+mkdir -p /var/lib/telecare /run/telecare
+"$ROOT/build/telecared" 2>"$WORK/telecared.log" & pids+=($!)
+for _ in $(seq 50); do "$CTL" status >/dev/null 2>&1 && break; sleep 0.1; done
+show "$CTL" status
+
+step "watch what the gateway publishes (telecare/#)"
+mosquitto_sub -h 127.0.0.1 -p 1883 -v -t 'telecare/#' > "$WORK/mqtt.log" & pids+=($!)
+sleep 0.3
+
+step "an installer registers a resident and her pendant"
+"$CTL" device remove pendant-demo >/dev/null 2>&1 || true   # from an earlier demo
+"$CTL" resident remove r-demo >/dev/null 2>&1 || true
+show "$CTL" resident add r-demo --name "Anna Kowalska" --address "ul. Słowackiego 12/3" \
+	--phone "+48 600 000 000" --team north --notes "key safe 1234; diabetic"
+show "$CTL" device add pendant-demo --resident r-demo --kind pendant --heartbeat 15m
+
+step "Anna presses the SOS button: the pendant publishes a panic event"
+ID="e-$(date +%s)"
+show mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -t telecare/dev/pendant-demo/event \
+	-m "{\"id\":\"$ID\",\"type\":\"panic\",\"battery\":87}"
+sleep 0.5
+step "then she falls: the same alarm grows, it does not multiply"
+show mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -t telecare/dev/pendant-demo/event \
+	-m "{\"id\":\"$ID-2\",\"type\":\"fall\",\"loc\":{\"lat\":52.2297,\"lon\":21.0122,\"acc\":15}}"
+step "the pendant did not hear the receipt and resends: a duplicate, stored once"
+show mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -t telecare/dev/pendant-demo/event \
+	-m "{\"id\":\"$ID\",\"type\":\"panic\",\"battery\":87}"
+step "and a broken message gets a clear rejection"
+show mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -t telecare/dev/pendant-demo/event \
+	-m '{"id":"e-x","type":"panic","battery":"full"}'
+sleep 1
+
+step "what went over MQTT (receipts, the device's alarm state, the dispatch board)"
+grep -v '/event ' "$WORK/mqtt.log" | grep -E 'pendant-demo|alarms/|gateway' || true
+ALARM=$("$CTL" --json alarm list --open | /usr/bin/python3 -c \
+	'import json,sys; print(next(a["alarm"] for a in json.load(sys.stdin) if a["device"]=="pendant-demo"))')
+step "the dispatcher's view"
+show "$CTL" alarm list --open
+show "$CTL" alarm show "$ALARM"
+show "$CTL" events --device pendant-demo --limit 5
+
+step "the gateway's log"
+cat "$WORK/telecared.log"
+
+if [ -t 0 ]; then
+	step "telecared keeps running; try: build/telecarectl status  (Ctrl-C stops the demo)"
+	tail -f "$WORK/telecared.log" & pids+=($!)
+	wait "${pids[1]}" || true
+else
+	step "done (no terminal: stopping what the demo started)"
+fi

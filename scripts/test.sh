@@ -1,0 +1,30 @@
+#!/bin/bash
+# Build and run every test: unit tests (cmocka) and integration tests (a real
+# mosquitto, the real daemon, a real SQLite file), first in a normal build,
+# then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+#
+# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer pass)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh test
+
+run_suite() {   # build dir, extra cmake args...
+	local dir=$1; shift
+	echo "=== build ($dir) ==="
+	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug "$@" >/dev/null
+	cmake --build "$dir" -j"$(nproc)"
+	echo "=== unit tests ($dir) ==="
+	ctest --test-dir "$dir" --output-on-failure
+	echo "=== integration tests ($dir) ==="
+	# Debian's python3 sees Debian's pytest and paho-mqtt; another python3 on PATH may not.
+	TELECARE_BUILD="$PWD/$dir" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+}
+
+if [ "${1:-}" != --quick ]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	run_suite build-asan -DTELECARE_SANITIZE=ON
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+run_suite build
