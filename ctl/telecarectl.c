@@ -1,0 +1,1293 @@
+/* telecarectl: the command-line client of telecared (SPEC 6).
+ *
+ * One run is one request: the command line becomes {"cmd", "args"}, sent as
+ * one line on the control socket (docs/CONTROL.md); the one-line answer's
+ * data is printed as JSON (--json) or as text for people. `events --follow`
+ * keeps reading event lines after the answer.
+ *
+ * Adding a command: a build_* function (command line -> args, usually just a
+ * parameter table handed to parse_params), a print_* function (data -> text)
+ * and one row in `commands`. Usage and help come from that row. */
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "telecare/control.h"
+#include "telecare/event.h"
+#include "telecare/timefmt.h"
+
+#ifndef TELECARE_SOCKET_PATH
+#define TELECARE_SOCKET_PATH "/run/telecare/control.sock"
+#endif
+#ifndef TELECARE_VERSION
+#define TELECARE_VERSION "0.1.0"
+#endif
+
+#define PROG "telecarectl"
+#define ANSWER_TIMEOUT_MS (60 * 1000)      /* a daemon that accepts but never answers */
+#define ANSWER_MAX ((size_t)512 << 20)     /* sanity cap on one answer line */
+#define EVENTS_LIMIT_MAX 10000             /* CONTROL.md: events limit */
+
+/* ---------------------------------------------------------------------- */
+/* Commands */
+
+struct command;
+
+/* Everything about one invocation. There is no global mutable state: the
+ * options and this call are passed down explicitly. */
+struct options {
+	const char *socket_path;
+	bool json;
+};
+
+struct call {
+	const struct command *cmd;
+	int argc;             /* the words after the command's name */
+	char **argv;
+	json_t *args;         /* filled by the command's build function */
+	bool follow;          /* keep reading {"event"} lines after the answer */
+	int timeout_ms;       /* wait for the answer; -1 forever */
+};
+
+struct command {
+	const char *group;    /* first word */
+	const char *verb;     /* second word, NULL for one-word commands */
+	const char *wire;     /* "cmd" in the request */
+	const char *usage;    /* shown after "telecarectl " */
+	int (*build)(struct call *c);                          /* 0, PARSE_USAGE or PARSE_HELP */
+	void (*print)(const struct call *c, const json_t *data);  /* human output */
+};
+
+enum { PARSE_OK = 0, PARSE_USAGE = -1, PARSE_HELP = 1 };
+
+/* The usage message for wrong input: one line saying what is wrong, one
+ * line saying where to look. Always exit 2. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\ntry: " PROG " --help\n", stderr);
+	return PARSE_USAGE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Command-line parameters, declared as tables per command */
+
+enum ptype {
+	P_STRING,     /* any text, passed as is; the daemon judges it */
+	P_ID,         /* SPEC 1 id: checked here so typos fail fast with exit 2 */
+	P_SERIAL,     /* a positive integer (alarm ids) */
+	P_LIMIT,      /* 1..EVENTS_LIMIT_MAX */
+	P_DURATION,   /* "15m": sent as milliseconds under key */
+	P_FLAG,       /* --open: sent as true */
+};
+
+struct param {
+	const char *name;   /* "--name" for options; "device id" etc. for positionals */
+	const char *key;    /* key in args */
+	enum ptype type;
+	bool required;      /* options only; positionals are always required */
+};
+
+static int put_param(const struct call *c, const struct param *p, const char *val)
+{
+	const char *what = p->name;
+	json_t *v = NULL;
+
+	switch (p->type) {
+	case P_STRING:
+		v = json_string(val);
+		if (!v)
+			return usage_error("the value of %s is not valid UTF-8", what);
+		break;
+	case P_ID:
+		if (!tc_device_id_valid(val, strlen(val)))
+			return usage_error("invalid %s '%s': 1-64 characters of A-Z a-z 0-9 . _ -",
+			                   what, val);
+		v = json_string(val);
+		break;
+	case P_SERIAL:
+	case P_LIMIT: {
+		char *end;
+		errno = 0;
+		long long n = (val[0] >= '0' && val[0] <= '9') ? strtoll(val, &end, 10) : -1;
+		if (n < 1 || errno || *end || (p->type == P_LIMIT && n > EVENTS_LIMIT_MAX)) {
+			if (p->type == P_LIMIT)
+				return usage_error("invalid %s '%s': a number from 1 to %d", what, val,
+				                   EVENTS_LIMIT_MAX);
+			return usage_error("invalid %s '%s': a positive number", what, val);
+		}
+		v = json_integer(n);
+		break;
+	}
+	case P_DURATION: {
+		int64_t ms;
+		if (tc_duration_parse(val, &ms) < 0)
+			return usage_error("invalid duration '%s' for %s (e.g. 30s, 15m, 1h, 1d)", val, what);
+		v = json_integer(ms);
+		break;
+	}
+	case P_FLAG:
+		v = json_true();
+		break;
+	}
+	if (!v || json_object_set_new(c->args, p->key, v) < 0)
+		return usage_error("out of memory");
+	return PARSE_OK;
+}
+
+/* Walk the words after the command name: options from opt (as "--x VALUE",
+ * "--x=VALUE" or a bare flag) in any order, the positionals of pos in order.
+ * "--" ends the options, for ids that start with '-'. */
+static int parse_params(struct call *c, const struct param *pos, const struct param *opt)
+{
+	size_t npos = 0, seen = 0;
+	bool options_done = false;
+
+	while (pos && pos[npos].name)
+		npos++;
+	for (int i = 0; i < c->argc; i++) {
+		const char *a = c->argv[i];
+		if (options_done || a[0] != '-' || a[1] == '\0') {
+			if (seen >= npos)
+				return usage_error("unexpected argument '%s' (usage: %s)", a, c->cmd->usage);
+			int rc = put_param(c, &pos[seen++], a);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			printf("usage: " PROG " %s\n", c->cmd->usage);
+			return PARSE_HELP;
+		}
+		const char *eq = strchr(a, '=');
+		size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+		const struct param *p = opt;
+		while (p && p->name && !(strlen(p->name) == nlen && strncmp(p->name, a, nlen) == 0))
+			p++;
+		if (!p || !p->name) {
+			if ((nlen == 6 && strncmp(a, "--json", 6) == 0) ||
+			    (nlen == 8 && strncmp(a, "--socket", 8) == 0))
+				return usage_error("%.*s is a global option: put it before the command",
+				                   (int)nlen, a);
+			return usage_error("unknown option %.*s for '%s'", (int)nlen, a, c->cmd->usage);
+		}
+		if (json_object_get(c->args, p->key))
+			return usage_error("%s given twice", p->name);
+		const char *val;
+		if (p->type == P_FLAG) {
+			if (eq)
+				return usage_error("%s takes no value", p->name);
+			val = "";
+		} else if (eq) {
+			val = eq + 1;
+		} else if (i + 1 < c->argc) {
+			val = c->argv[++i];
+		} else {
+			return usage_error("%s needs a value", p->name);
+		}
+		int rc = put_param(c, p, val);
+		if (rc)
+			return rc;
+	}
+	if (seen < npos)
+		return usage_error("missing %s (usage: %s)", pos[seen].name, c->cmd->usage);
+	for (const struct param *p = opt; p && p->name; p++)
+		if (p->required && !json_object_get(c->args, p->key))
+			return usage_error("missing %s (usage: %s)", p->name, c->cmd->usage);
+	return PARSE_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Build functions: the command line of each command */
+
+static int build_none(struct call *c)
+{
+	return parse_params(c, NULL, NULL);
+}
+
+static int build_resident_add(struct call *c)
+{
+	static const struct param pos[] = { { "resident id", "id", P_ID, true }, { 0 } };
+	static const struct param opt[] = {
+		{ "--name", "name", P_STRING, true },
+		{ "--address", "address", P_STRING, false },
+		{ "--phone", "phone", P_STRING, false },
+		{ "--team", "team", P_STRING, false },
+		{ "--notes", "notes", P_STRING, false },
+		{ 0 },
+	};
+	return parse_params(c, pos, opt);
+}
+
+/* show ID / remove ID of residents and devices (and workers later) */
+static int build_by_id(struct call *c)
+{
+	static const struct param pos[] = { { "id", "id", P_ID, true }, { 0 } };
+	return parse_params(c, pos, NULL);
+}
+
+static int build_device_add(struct call *c)
+{
+	static const struct param pos[] = { { "device id", "id", P_ID, true }, { 0 } };
+	static const struct param opt[] = {
+		{ "--resident", "resident", P_ID, true },
+		{ "--kind", "kind", P_STRING, false },
+		{ "--heartbeat", "heartbeat_ms", P_DURATION, false },
+		{ 0 },
+	};
+	return parse_params(c, pos, opt);
+}
+
+static int build_alarm_list(struct call *c)
+{
+	static const struct param opt[] = { { "--open", "open", P_FLAG, false }, { 0 } };
+	return parse_params(c, NULL, opt);
+}
+
+static int build_alarm_show(struct call *c)
+{
+	static const struct param pos[] = { { "alarm id", "id", P_SERIAL, true }, { 0 } };
+	return parse_params(c, pos, NULL);
+}
+
+static int build_events(struct call *c)
+{
+	static const struct param opt[] = {
+		{ "--device", "device", P_ID, false },
+		{ "--limit", "limit", P_LIMIT, false },
+		{ "--follow", "follow", P_FLAG, false },
+		{ 0 },
+	};
+	int rc = parse_params(c, NULL, opt);
+	if (rc == PARSE_OK && json_object_get(c->args, "follow")) {
+		c->follow = true;
+		c->timeout_ms = -1;   /* a quiet system sends nothing for hours */
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Text output. Strings from the daemon may come from devices: control bytes
+ * (C0, DEL and the C1 range as UTF-8) become '?' so nothing can drive the
+ * terminal. */
+
+static void put_clean(FILE *f, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char b = (unsigned char)s[i];
+		if (b < 0x20 || b == 0x7f) {
+			fputc('?', f);
+		} else if (b == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+		           (unsigned char)s[i + 1] <= 0x9f) {
+			fputc('?', f);   /* U+0080..U+009F: 8-bit CSI and friends */
+			i++;
+		} else {
+			fputc(b, f);
+		}
+	}
+}
+
+/* A value as display text (malloc'd, cleaned): null and absent are "-". */
+static char *text_of(const json_t *v)
+{
+	char *out = NULL, *raw = NULL;
+	size_t outlen = 0, rawlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	if (!f)
+		return strdup("?");
+	switch (json_typeof(v ? v : json_null())) {
+	case JSON_STRING:
+		put_clean(f, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		fprintf(f, "%.10g", json_real_value(v));
+		break;
+	case JSON_TRUE:
+		fputs("yes", f);
+		break;
+	case JSON_FALSE:
+		fputs("no", f);
+		break;
+	case JSON_NULL:
+		fputs("-", f);
+		break;
+	default:   /* objects and arrays where text was expected: show them compactly */
+		raw = json_dumps(v, JSON_COMPACT);
+		rawlen = raw ? strlen(raw) : 0;
+		put_clean(f, raw ? raw : "?", raw ? rawlen : 1);
+		free(raw);
+		break;
+	}
+	fclose(f);
+	return out;
+}
+
+static void put_value(FILE *f, const json_t *v)
+{
+	char *t = text_of(v);
+	fputs(t, f);
+	free(t);
+}
+
+/* Display width in columns, counting UTF-8 code points (good enough for the
+ * names and addresses this prints; wide CJK glyphs will misalign a little). */
+static size_t text_width(const char *s)
+{
+	size_t w = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+static void put_padded(FILE *f, const char *s, size_t width)
+{
+	fputs(s, f);
+	for (size_t w = text_width(s); w < width; w++)
+		fputc(' ', f);
+}
+
+/* "label:     value" lines of a show block */
+static void kv(const char *label, const json_t *v)
+{
+	printf("%-13s ", label);
+	put_value(stdout, v);
+	putchar('\n');
+}
+
+/* The strings of a JSON array joined by sep, or "-" when empty or absent. */
+static char *join_array(const json_t *arr, const char *sep)
+{
+	char *out = NULL;
+	size_t outlen = 0, i;
+	const json_t *v;
+	FILE *f = open_memstream(&out, &outlen);
+	if (!f)
+		return strdup("?");
+	json_array_foreach(arr, i, v) {
+		if (i)
+			fputs(sep, f);
+		put_value(f, v);
+	}
+	if (!json_array_size(arr))
+		fputs("-", f);
+	fclose(f);
+	return out;
+}
+
+/* Aligned tables: cells are owned, cleaned strings; the last column is not
+ * padded so a long address does not drag trailing blanks along. */
+struct table {
+	size_t ncols, ncells, cap;
+	char **cells;
+};
+
+static void table_add(struct table *t, char *cell)
+{
+	if (t->ncells == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->cells = realloc(t->cells, t->cap * sizeof(*t->cells));
+		if (!t->cells)
+			abort();   /* out of memory while printing: nothing sensible left */
+	}
+	t->cells[t->ncells++] = cell ? cell : strdup("?");
+}
+
+static void table_init(struct table *t, const char *const *headers)
+{
+	memset(t, 0, sizeof(*t));
+	while (headers[t->ncols])
+		t->ncols++;
+	for (size_t i = 0; i < t->ncols; i++)
+		table_add(t, strdup(headers[i]));
+}
+
+static void table_add_value(struct table *t, const json_t *v)
+{
+	table_add(t, text_of(v));
+}
+
+static void table_print(struct table *t, const char *indent)
+{
+	size_t *width = calloc(t->ncols, sizeof(*width));
+	if (!width)
+		abort();
+	for (size_t i = 0; i < t->ncells; i++) {
+		size_t w = text_width(t->cells[i]);
+		if (w > width[i % t->ncols])
+			width[i % t->ncols] = w;
+	}
+	for (size_t i = 0; i < t->ncells; i++) {
+		size_t col = i % t->ncols;
+		if (col == 0)
+			fputs(indent, stdout);
+		if (col + 1 == t->ncols) {
+			fputs(t->cells[i], stdout);
+			putchar('\n');
+		} else {
+			put_padded(stdout, t->cells[i], width[col] + 2);
+		}
+	}
+	for (size_t i = 0; i < t->ncells; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(width);
+}
+
+/* One event per line, with fixed widths so `events --follow` lines stay
+ * under the header as they arrive. */
+static const int event_widths[] = { 7, 26, 18, 14, 7, 14 };
+
+static void print_event_header(const char *indent)
+{
+	static const char *const h[] = { "SEQ", "RECEIVED", "DEVICE", "TYPE", "ALARM", "EVENT ID" };
+	fputs(indent, stdout);
+	for (size_t i = 0; i < 6; i++)
+		put_padded(stdout, h[i], (size_t)event_widths[i]);
+	puts("DETAIL");
+}
+
+static void print_event_line(const json_t *ev, const char *indent)
+{
+	static const char *const keys[] = { "seq", "received_at", "device", "type", "alarm", "id" };
+	const json_t *pl = json_object_get(ev, "payload");
+	const json_t *v;
+	char *detail = NULL;
+	size_t dlen = 0;
+	FILE *d = open_memstream(&detail, &dlen);
+
+	/* DETAIL: what a dispatcher wants at a glance, only what is present */
+	if (d) {
+		if (json_is_false(json_object_get(ev, "known")))
+			fputs(" unknown-device", d);
+		if (json_is_true(json_object_get(pl, "test")))
+			fputs(" test", d);
+		if ((v = json_object_get(pl, "battery")) && !json_is_null(v)) {
+			fputs(" battery=", d);
+			put_value(d, v);
+			fputc('%', d);
+		}
+		if ((v = json_object_get(pl, "rssi")) && !json_is_null(v)) {
+			fputs(" rssi=", d);
+			put_value(d, v);
+		}
+		if ((v = json_object_get(pl, "loc")) && json_is_object(v))
+			fprintf(d, " loc=%.6f,%.6f", json_number_value(json_object_get(v, "lat")),
+			        json_number_value(json_object_get(v, "lon")));
+		if ((v = json_object_get(pl, "text")) && json_is_string(v)) {
+			fputs(" text=\"", d);
+			put_value(d, v);
+			fputc('"', d);
+		}
+		fclose(d);
+	}
+
+	fputs(indent, stdout);
+	for (size_t i = 0; i < 6; i++) {
+		char *t = text_of(json_object_get(ev, keys[i]));
+		if (i == 5 && !(detail && detail[0]))
+			fputs(t, stdout);   /* no trailing blanks */
+		else
+			put_padded(stdout, t, (size_t)event_widths[i]);
+		free(t);
+	}
+	if (detail && detail[0])
+		fputs(detail + 1, stdout);
+	putchar('\n');
+	free(detail);
+}
+
+static void print_event_list(const json_t *events, const char *indent)
+{
+	size_t i;
+	const json_t *ev;
+	print_event_header(indent);
+	json_array_foreach(events, i, ev)
+		print_event_line(ev, indent);
+}
+
+/* The resident column or line of an alarm: "Name (id)" or "-" for an
+ * unknown device. */
+static char *resident_label(const json_t *res)
+{
+	if (!json_is_object(res))
+		return strdup("-");
+	char *name = text_of(json_object_get(res, "name"));
+	char *id = text_of(json_object_get(res, "id"));
+	char *out = NULL;
+	if (asprintf(&out, "%s (%s)", name, id) < 0)
+		out = NULL;
+	free(name);
+	free(id);
+	return out;
+}
+
+static void print_alarm_table(const json_t *alarms, const char *indent)
+{
+	static const char *const h[] = { "ALARM", "STATE", "PRI", "TYPES", "DEVICE", "RESIDENT",
+	                                 "OPENED", NULL };
+	struct table t;
+	size_t i;
+	const json_t *a;
+
+	table_init(&t, h);
+	json_array_foreach(alarms, i, a) {
+		table_add_value(&t, json_object_get(a, "alarm"));
+		table_add_value(&t, json_object_get(a, "state"));
+		table_add_value(&t, json_object_get(a, "priority"));
+		char *types = join_array(json_object_get(a, "types"), ",");
+		if (json_is_true(json_object_get(a, "test"))) {
+			char *tagged = NULL;
+			if (asprintf(&tagged, "%s [test]", types) >= 0) {
+				free(types);
+				types = tagged;
+			}
+		}
+		table_add(&t, types);
+		table_add_value(&t, json_object_get(a, "device"));
+		table_add(&t, resident_label(json_object_get(a, "resident")));
+		table_add_value(&t, json_object_get(a, "opened_at"));
+	}
+	table_print(&t, indent);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Print functions: the human output of each command */
+
+static void print_status(const struct call *c, const json_t *d)
+{
+	const json_t *mqtt = json_object_get(d, "mqtt");
+	const json_t *store = json_object_get(d, "store");
+	const json_t *n = json_object_get(d, "counts");
+	char up[64];
+	(void)c;
+
+	tc_duration_format((int64_t)(json_number_value(json_object_get(d, "uptime_s")) * 1000), up,
+	                   sizeof(up));
+	fputs("telecared ", stdout);
+	put_value(stdout, json_object_get(d, "version"));
+	fputs(", pid ", stdout);
+	put_value(stdout, json_object_get(d, "pid"));
+	printf(", up %s since ", up);
+	put_value(stdout, json_object_get(d, "started_at"));
+
+	fputs("\nmqtt:     ", stdout);
+	fputs(json_is_true(json_object_get(mqtt, "connected")) ? "connected to " : "NOT connected to ",
+	      stdout);
+	put_value(stdout, json_object_get(mqtt, "host"));
+	putchar(':');
+	put_value(stdout, json_object_get(mqtt, "port"));
+	fputs(" as ", stdout);
+	put_value(stdout, json_object_get(mqtt, "client_id"));
+
+	fputs("\nstore:    ", stdout);
+	put_value(stdout, json_object_get(store, "path"));
+	if (json_is_true(json_object_get(store, "ok"))) {
+		fputs(": ok", stdout);
+	} else {
+		fputs(": FAILING (", stdout);
+		put_value(stdout, json_object_get(store, "error"));
+		putchar(')');
+	}
+	fputs(", pending ", stdout);
+	put_value(stdout, json_object_get(store, "pending"));
+
+	fputs("\nalarms:   ", stdout);
+	put_value(stdout, json_object_get(n, "alarms_open"));
+	fputs(" open\nregistry: ", stdout);
+	put_value(stdout, json_object_get(n, "devices"));
+	fputs(" devices, ", stdout);
+	put_value(stdout, json_object_get(n, "residents"));
+	fputs(" residents", stdout);
+	fputs("\nevents:   ", stdout);
+	put_value(stdout, json_object_get(n, "events_received"));
+	fputs(" received, ", stdout);
+	put_value(stdout, json_object_get(n, "events_stored"));
+	fputs(" stored, ", stdout);
+	put_value(stdout, json_object_get(n, "events_duplicate"));
+	fputs(" duplicate, ", stdout);
+	put_value(stdout, json_object_get(n, "events_rejected"));
+	puts(" rejected");
+}
+
+/* remove: the answer is null; confirm what was removed */
+static void print_removed(const struct call *c, const json_t *d)
+{
+	(void)d;
+	printf("%s ", c->cmd->group);
+	put_value(stdout, json_object_get(c->args, "id"));
+	puts(" removed");
+}
+
+static void print_resident_list(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "ID", "NAME", "TEAM", "PHONE", "ADDRESS", NULL };
+	struct table t;
+	size_t i;
+	const json_t *r;
+	(void)c;
+
+	if (!json_array_size(d)) {
+		puts("no residents");
+		return;
+	}
+	table_init(&t, h);
+	json_array_foreach(d, i, r) {
+		table_add_value(&t, json_object_get(r, "id"));
+		table_add_value(&t, json_object_get(r, "name"));
+		table_add_value(&t, json_object_get(r, "team"));
+		table_add_value(&t, json_object_get(r, "phone"));
+		table_add_value(&t, json_object_get(r, "address"));
+	}
+	table_print(&t, "");
+}
+
+/* resident show, and resident add (which answers the resident alone) */
+static void print_resident(const struct call *c, const json_t *d)
+{
+	const json_t *v;
+	(void)c;
+
+	kv("id:", json_object_get(d, "id"));
+	kv("name:", json_object_get(d, "name"));
+	kv("address:", json_object_get(d, "address"));
+	kv("phone:", json_object_get(d, "phone"));
+	kv("team:", json_object_get(d, "team"));
+	kv("notes:", json_object_get(d, "notes"));
+	kv("created:", json_object_get(d, "created_at"));
+	if ((v = json_object_get(d, "devices"))) {
+		char *ids = join_array(v, ", ");
+		printf("%-13s %s\n", "devices:", ids);
+		free(ids);
+	}
+	if ((v = json_object_get(d, "alarms"))) {
+		if (!json_array_size(v)) {
+			printf("%-13s none\n", "open alarms:");
+		} else {
+			puts("open alarms:");
+			print_alarm_table(v, "  ");
+		}
+	}
+}
+
+static void print_device_list(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "ID", "RESIDENT", "KIND", "HEARTBEAT", "LAST SEEN",
+	                                 "BATTERY", "RSSI", "TEST", NULL };
+	struct table t;
+	size_t i;
+	const json_t *dev;
+	(void)c;
+
+	if (!json_array_size(d)) {
+		puts("no devices");
+		return;
+	}
+	table_init(&t, h);
+	json_array_foreach(d, i, dev) {
+		table_add_value(&t, json_object_get(dev, "id"));
+		table_add_value(&t, json_object_get(dev, "resident"));
+		table_add_value(&t, json_object_get(dev, "kind"));
+		table_add_value(&t, json_object_get(dev, "heartbeat"));
+		table_add_value(&t, json_object_get(dev, "last_seen"));
+		table_add_value(&t, json_object_get(dev, "battery"));
+		table_add_value(&t, json_object_get(dev, "rssi"));
+		table_add_value(&t, json_object_get(dev, "test"));
+	}
+	table_print(&t, "");
+}
+
+/* device show, and device add */
+static void print_device(const struct call *c, const json_t *d)
+{
+	const json_t *ev;
+	(void)c;
+
+	kv("id:", json_object_get(d, "id"));
+	kv("resident:", json_object_get(d, "resident"));
+	kv("kind:", json_object_get(d, "kind"));
+	kv("heartbeat:", json_object_get(d, "heartbeat"));
+	kv("test:", json_object_get(d, "test"));
+	kv("created:", json_object_get(d, "created_at"));
+	kv("last seen:", json_object_get(d, "last_seen"));
+	kv("battery:", json_object_get(d, "battery"));
+	kv("rssi:", json_object_get(d, "rssi"));
+	if ((ev = json_object_get(d, "events"))) {
+		if (!json_array_size(ev)) {
+			printf("%-13s none\n", "last events:");
+		} else {
+			puts("last events:");
+			print_event_list(ev, "  ");
+		}
+	}
+}
+
+static void print_device_unknown(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "DEVICE", "EVENTS", "FIRST SEEN", "LAST SEEN", "LAST TYPE",
+	                                 NULL };
+	struct table t;
+	size_t i;
+	const json_t *u;
+	(void)c;
+
+	if (!json_array_size(d)) {
+		puts("no unknown devices");
+		return;
+	}
+	table_init(&t, h);
+	json_array_foreach(d, i, u) {
+		table_add_value(&t, json_object_get(u, "device"));
+		table_add_value(&t, json_object_get(u, "events"));
+		table_add_value(&t, json_object_get(u, "first_seen"));
+		table_add_value(&t, json_object_get(u, "last_seen"));
+		table_add_value(&t, json_object_get(u, "last_type"));
+	}
+	table_print(&t, "");
+}
+
+static void print_alarm_list(const struct call *c, const json_t *d)
+{
+	if (!json_array_size(d)) {
+		puts(json_object_get(c->args, "open") ? "no open alarms" : "no alarms");
+		return;
+	}
+	print_alarm_table(d, "");
+}
+
+static void print_alarm(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "AT", "WHAT", "ACTOR", "DETAIL", NULL };
+	const json_t *res = json_object_get(d, "resident");
+	const json_t *loc = json_object_get(d, "loc");
+	const json_t *tl = json_object_get(d, "timeline");
+	const json_t *ev = json_object_get(d, "events");
+	char *s;
+	(void)c;
+
+	kv("alarm:", json_object_get(d, "alarm"));
+	kv("state:", json_object_get(d, "state"));
+	kv("priority:", json_object_get(d, "priority"));
+	s = join_array(json_object_get(d, "types"), ", ");
+	printf("%-13s %s\n", "types:", s);
+	free(s);
+	kv("device:", json_object_get(d, "device"));
+	kv("test:", json_object_get(d, "test"));
+	kv("level:", json_object_get(d, "level"));
+	kv("policy:", json_object_get(d, "policy"));
+	kv("opened:", json_object_get(d, "opened_at"));
+	if (json_is_object(loc)) {
+		printf("%-13s %.6f, %.6f", "location:", json_number_value(json_object_get(loc, "lat")),
+		       json_number_value(json_object_get(loc, "lon")));
+		if (json_is_number(json_object_get(loc, "acc")))
+			printf(" (within %.0f m)", json_number_value(json_object_get(loc, "acc")));
+		putchar('\n');
+	}
+	kv("acked by:", json_object_get(d, "acked_by"));
+	kv("acked at:", json_object_get(d, "acked_at"));
+	kv("resolved at:", json_object_get(d, "resolved_at"));
+	kv("outcome:", json_object_get(d, "outcome"));
+	s = resident_label(res);
+	printf("%-13s %s\n", "resident:", s ? s : "?");
+	free(s);
+	if (json_is_object(res)) {
+		kv("address:", json_object_get(res, "address"));
+		kv("phone:", json_object_get(res, "phone"));
+		kv("team:", json_object_get(res, "team"));
+		kv("notes:", json_object_get(res, "notes"));
+	}
+	if (tl) {
+		size_t i;
+		const json_t *e;
+		struct table t;
+		puts("timeline:");
+		table_init(&t, h);
+		json_array_foreach(tl, i, e) {
+			table_add_value(&t, json_object_get(e, "at"));
+			table_add_value(&t, json_object_get(e, "what"));
+			table_add_value(&t, json_object_get(e, "actor"));
+			table_add_value(&t, json_object_get(e, "detail"));
+		}
+		table_print(&t, "  ");
+	}
+	if (json_array_size(ev)) {
+		puts("events:");
+		print_event_list(ev, "  ");
+	}
+}
+
+static void print_events(const struct call *c, const json_t *d)
+{
+	/* With --follow the header comes even for an empty batch: the lines
+	 * that arrive later line up under it. */
+	if (!json_array_size(d) && !c->follow) {
+		puts("no events");
+		return;
+	}
+	print_event_list(d, "");
+}
+
+/* ---------------------------------------------------------------------- */
+/* The table of commands. Order is the order of --help. */
+
+static const struct command commands[] = {
+	{ "status", NULL, "status", "status", build_none, print_status },
+	{ "resident", "add", "resident.add",
+	  "resident add ID --name NAME [--address A] [--phone P] [--team T] [--notes N]",
+	  build_resident_add, print_resident },
+	{ "resident", "list", "resident.list", "resident list", build_none, print_resident_list },
+	{ "resident", "show", "resident.show", "resident show ID", build_by_id, print_resident },
+	{ "resident", "remove", "resident.remove", "resident remove ID", build_by_id, print_removed },
+	{ "device", "add", "device.add",
+	  "device add ID --resident RID [--kind KIND] [--heartbeat DURATION]",
+	  build_device_add, print_device },
+	{ "device", "list", "device.list", "device list", build_none, print_device_list },
+	{ "device", "show", "device.show", "device show ID", build_by_id, print_device },
+	{ "device", "remove", "device.remove", "device remove ID", build_by_id, print_removed },
+	{ "device", "unknown", "device.unknown", "device unknown", build_none, print_device_unknown },
+	{ "alarm", "list", "alarm.list", "alarm list [--open]", build_alarm_list, print_alarm_list },
+	{ "alarm", "show", "alarm.show", "alarm show ID", build_alarm_show, print_alarm },
+	{ "events", NULL, "events", "events [--device ID] [--limit N] [--follow]", build_events,
+	  print_events },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void print_usage(FILE *f)
+{
+	fputs("usage: " PROG " [--socket PATH] [--json] COMMAND [ARGS]\n\ncommands:\n", f);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fputs("\noptions (before the command):\n"
+	      "  --socket PATH  control socket (default: $" TC_SOCKET_ENV ", else "
+	      TELECARE_SOCKET_PATH ")\n"
+	      "  --json         print the daemon's answer as JSON (events --follow: one per line)\n"
+	      "  --help, -h     this text (COMMAND --help: that command's usage)\n"
+	      "  --version      print the version\n\n"
+	      "Durations: 500ms, 30s, 15m, 1h, 1d. Put -- before an id that starts with '-'.\n"
+	      "Exit status: 0 done, 1 refused by telecared, 2 wrong usage, 3 telecared unreachable.\n",
+	      f);
+}
+
+/* Find the command named by the first one or two words; *used gets how many
+ * words the name took. Prints the usage error itself when there is none. */
+static const struct command *find_command(int argc, char **argv, int *used)
+{
+	bool group_known = false;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct command *c = &commands[i];
+		if (strcmp(c->group, argv[0]) != 0)
+			continue;
+		group_known = true;
+		if (!c->verb) {
+			*used = 1;
+			return c;
+		}
+		if (argc > 1 && strcmp(c->verb, argv[1]) == 0) {
+			*used = 2;
+			return c;
+		}
+	}
+	if (!group_known) {
+		usage_error("unknown command '%s'", argv[0]);
+		return NULL;
+	}
+	/* list the verbs the group has, for the message */
+	char verbs[256] = "";
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i].group, argv[0]) == 0 && commands[i].verb) {
+			if (verbs[0])
+				strncat(verbs, ", ", sizeof(verbs) - strlen(verbs) - 1);
+			strncat(verbs, commands[i].verb, sizeof(verbs) - strlen(verbs) - 1);
+		}
+	}
+	if (argc > 1)
+		usage_error("unknown command '%s %s' (%s has: %s)", argv[0], argv[1], argv[0], verbs);
+	else
+		usage_error("'%s' needs one of: %s", argv[0], verbs);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The socket */
+
+static int die_unreachable(const char *path, const char *what)
+{
+	fprintf(stderr, PROG ": cannot reach telecared at %s: %s\n", path, what);
+	return TC_EXIT_UNREACHABLE;
+}
+
+static int connect_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		/* MSG_NOSIGNAL: a daemon that went away is exit 3, not SIGPIPE */
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Line reader over the socket. Answers can be megabytes (lists of thousands),
+ * so the buffer grows; bytes after a line (the first follow events) stay for
+ * the next call. */
+struct reader {
+	int fd;
+	int sigfd;        /* readable when SIGINT/SIGTERM arrived, or -1 */
+	int timeout_ms;
+	char *buf;
+	size_t len, cap, start, scan;
+};
+
+enum { RD_LINE, RD_EOF, RD_SIGNAL, RD_ERROR };
+
+/* RD_LINE: *line (NUL-terminated, valid until the next call) of *linelen
+ * bytes. RD_ERROR sets errno. */
+static int read_line(struct reader *r, char **line, size_t *linelen)
+{
+	for (;;) {
+		char *nl = r->len > r->scan ? memchr(r->buf + r->scan, '\n', r->len - r->scan) : NULL;
+		if (nl) {
+			*line = r->buf + r->start;
+			*linelen = (size_t)(nl - *line);
+			*nl = '\0';
+			r->start = r->scan = (size_t)(nl - r->buf) + 1;
+			return RD_LINE;
+		}
+		r->scan = r->len;
+		if (r->start > 0) {   /* the previous line was handed out: reclaim it */
+			memmove(r->buf, r->buf + r->start, r->len - r->start);
+			r->len -= r->start;
+			r->scan -= r->start;
+			r->start = 0;
+		}
+		if (r->cap - r->len < 4096) {
+			size_t ncap = r->cap ? r->cap * 2 : 65536;
+			char *nbuf = ncap <= ANSWER_MAX ? realloc(r->buf, ncap + 1) : NULL;
+			if (!nbuf) {
+				errno = EMSGSIZE;
+				return RD_ERROR;
+			}
+			r->buf = nbuf;
+			r->cap = ncap;
+		}
+
+		struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN },
+		                       { .fd = r->sigfd, .events = POLLIN } };
+		int n = poll(p, r->sigfd >= 0 ? 2 : 1, r->timeout_ms);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return RD_ERROR;
+		}
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return RD_ERROR;
+		}
+		if (r->sigfd >= 0 && (p[1].revents & POLLIN))
+			return RD_SIGNAL;
+
+		ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len);
+		if (got < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return RD_ERROR;
+		}
+		if (got == 0) {
+			if (r->len > 0) {   /* a last line without its newline: take it */
+				r->buf[r->len] = '\0';
+				*line = r->buf;
+				*linelen = r->len;
+				r->start = r->scan = r->len;
+				return RD_LINE;
+			}
+			return RD_EOF;
+		}
+		r->len += (size_t)got;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Running a call */
+
+static int print_json(const json_t *v, size_t flags)
+{
+	char *s = json_dumps(v, flags | JSON_ENCODE_ANY);
+	if (!s) {
+		fputs(PROG ": cannot encode the answer\n", stderr);
+		return -1;
+	}
+	puts(s);
+	free(s);
+	return 0;
+}
+
+/* The follow stream after the answer: {"event": {...}} lines until the
+ * daemon hangs up or we are told to stop. Either way the job is done. */
+static int follow_events(const struct options *o, struct reader *r)
+{
+	for (;;) {
+		char *line;
+		size_t len;
+		int rc = read_line(r, &line, &len);
+		if (rc == RD_EOF || rc == RD_SIGNAL)
+			return TC_EXIT_OK;
+		if (rc == RD_ERROR)
+			return die_unreachable(o->socket_path, strerror(errno));
+
+		json_error_t jerr;
+		json_t *msg = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+		const json_t *ev = json_object_get(msg, "event");
+		if (json_is_object(ev)) {
+			if (o->json)
+				print_json(ev, JSON_COMPACT);
+			else
+				print_event_line(ev, "");
+			fflush(stdout);
+		} else if (json_is_false(json_object_get(msg, "ok"))) {
+			/* the daemon ending the stream with a reason */
+			fputs(PROG ": ", stderr);
+			put_value(stderr, json_object_get(msg, "error"));
+			fputc('\n', stderr);
+			json_decref(msg);
+			return TC_EXIT_REFUSED;
+		}
+		/* anything else is for a newer client: skip it */
+		json_decref(msg);
+	}
+}
+
+static int run(const struct options *o, struct call *c)
+{
+	int fd = -1, sigfd = -1, rc;
+	char *req = NULL;
+	json_t *msg = NULL, *answer = NULL;
+	struct reader r = { .fd = -1, .sigfd = -1 };
+
+	msg = json_pack("{s:s}", "cmd", c->cmd->wire);
+	if (json_object_size(c->args))   /* "args may be omitted when a command takes none" */
+		json_object_set(msg, "args", c->args);
+	req = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	if (!req) {
+		fputs(PROG ": out of memory\n", stderr);
+		return TC_EXIT_USAGE;
+	}
+	if (strlen(req) + 1 > TC_CONTROL_LINE_MAX) {
+		fprintf(stderr, PROG ": request too long (%zu bytes, at most %d)\n", strlen(req) + 1,
+		        TC_CONTROL_LINE_MAX);
+		free(req);
+		return TC_EXIT_USAGE;
+	}
+
+	if (c->follow) {
+		/* Ctrl-C ends a follow normally (exit 0): take the signals as a
+		 * readable fd next to the socket instead of a handler and a flag. */
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	}
+
+	fd = connect_socket(o->socket_path);
+	if (fd < 0) {
+		rc = die_unreachable(o->socket_path, strerror(errno));
+		goto out;
+	}
+	size_t reqlen = strlen(req);
+	req[reqlen] = '\n';   /* overwrites the NUL; send length-bounded */
+	if (send_all(fd, req, reqlen + 1) < 0) {
+		rc = die_unreachable(o->socket_path, strerror(errno));
+		goto out;
+	}
+
+	r.fd = fd;
+	r.sigfd = sigfd;
+	r.timeout_ms = c->timeout_ms;
+	char *line;
+	size_t len;
+	switch (read_line(&r, &line, &len)) {
+	case RD_LINE:
+		break;
+	case RD_SIGNAL:
+		rc = TC_EXIT_OK;
+		goto out;
+	case RD_EOF:
+		rc = die_unreachable(o->socket_path, "connection closed before an answer");
+		goto out;
+	default:
+		rc = die_unreachable(o->socket_path,
+		                     errno == ETIMEDOUT ? "no answer within 60 s" : strerror(errno));
+		goto out;
+	}
+
+	json_error_t jerr;
+	answer = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	const json_t *ok = json_object_get(answer, "ok");
+	if (!json_is_boolean(ok)) {
+		rc = die_unreachable(o->socket_path, "the answer is not a control protocol answer");
+		goto out;
+	}
+	if (json_is_false(ok)) {
+		fputs(PROG ": ", stderr);
+		put_value(stderr, json_object_get(answer, "error"));
+		fputc('\n', stderr);
+		rc = TC_EXIT_REFUSED;
+		goto out;
+	}
+
+	const json_t *data = json_object_get(answer, "data");
+	if (!data)
+		data = json_null();
+	if (o->json && c->follow) {
+		/* JSON Lines throughout: the batch, then the stream, one event each */
+		size_t i;
+		const json_t *ev;
+		json_array_foreach(data, i, ev)
+			print_json(ev, JSON_COMPACT);
+	} else if (o->json) {
+		print_json(data, JSON_INDENT(2));
+	} else {
+		c->cmd->print(c, data);
+	}
+	rc = TC_EXIT_OK;
+	if (c->follow) {
+		fflush(stdout);
+		rc = follow_events(o, &r);
+	}
+
+out:
+	json_decref(answer);
+	free(r.buf);
+	free(req);
+	if (fd >= 0)
+		close(fd);
+	if (sigfd >= 0)
+		close(sigfd);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	int i;
+
+	/* global options, before the command */
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(a, "--json") == 0) {
+			o.json = true;
+		} else if (strcmp(a, "--socket") == 0 || strncmp(a, "--socket=", 9) == 0) {
+			if (a[8] == '=')
+				o.socket_path = a + 9;
+			else if (i + 1 < argc)
+				o.socket_path = argv[++i];
+			else
+				return usage_error("--socket needs a path"), TC_EXIT_USAGE;
+			if (!o.socket_path[0])
+				return usage_error("--socket needs a path"), TC_EXIT_USAGE;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			print_usage(stdout);
+			return TC_EXIT_OK;
+		} else if (strcmp(a, "--version") == 0) {
+			puts(PROG " " TELECARE_VERSION);
+			return TC_EXIT_OK;
+		} else {
+			return usage_error("unknown option %s", a), TC_EXIT_USAGE;
+		}
+	}
+	if (!o.socket_path) {
+		const char *env = getenv(TC_SOCKET_ENV);
+		o.socket_path = env && *env ? env : TELECARE_SOCKET_PATH;
+	}
+	if (i >= argc)
+		return usage_error("missing command"), TC_EXIT_USAGE;
+	if (strcmp(argv[i], "help") == 0) {
+		print_usage(stdout);
+		return TC_EXIT_OK;
+	}
+
+	int used;
+	const struct command *cmd = find_command(argc - i, argv + i, &used);
+	if (!cmd)
+		return TC_EXIT_USAGE;
+
+	struct call c = {
+		.cmd = cmd,
+		.argc = argc - i - used,
+		.argv = argv + i + used,
+		.args = json_object(),
+		.timeout_ms = ANSWER_TIMEOUT_MS,
+	};
+	int rc = cmd->build(&c);
+	if (rc == PARSE_HELP)
+		rc = TC_EXIT_OK;
+	else if (rc != PARSE_OK)
+		rc = TC_EXIT_USAGE;
+	else
+		rc = run(&o, &c);
+	json_decref(c.args);
+
+	/* Output that did not reach its destination (disk full, closed pipe
+	 * with SIGPIPE ignored) must not look like success. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, PROG ": cannot write output: %s\n", strerror(errno));
+		if (rc == TC_EXIT_OK)
+			rc = TC_EXIT_REFUSED;
+	}
+	return rc;
+}
