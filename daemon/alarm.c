@@ -30,10 +30,10 @@ struct alarm *alarm_get(struct manager *m, int64_t id)
 	return map_get(&m->alarms, key);
 }
 
-void alarm_timeline(struct manager *m, const struct alarm *a, int64_t at, const char *what,
+void alarm_timeline(struct manager *m, int64_t alarm, int64_t at, const char *what,
                     const char *actor, const char *detail)
 {
-	store_write(m, ST_TIMELINE_INSERT, "iisss", a->id, at, what, actor, detail);
+	store_write(m, ST_TIMELINE_INSERT, "iisss", alarm, at, what, actor, detail);
 }
 
 static json_t *types_json(const struct alarm *a)
@@ -47,12 +47,18 @@ static json_t *types_json(const struct alarm *a)
 void alarm_save(struct manager *m, struct alarm *a)
 {
 	json_t *types = types_json(a);
-	store_write(m, ST_ALARM_UPSERT, "isssijsiiijsttstst", a->id, a->device, a->resident_id,
+	json_t *pdef = a->policy ? policy_json(a->policy) : NULL;
+	json_t *esc = json_pack("{s:O, s:O, s:O}", "alerted", a->alerted, "step", a->step_workers,
+	                        "declined", a->declined);
+	store_write(m, ST_ALARM_UPSERT, "isssijsiiijsttststiijjst", a->id, a->device, a->resident_id,
 	            a->key ? a->key : "", (int64_t)a->priority, types, alarm_state_name(a->state),
-	            (int64_t)a->test, (int64_t)a->technical, (int64_t)a->level, a->loc, a->policy,
-	            a->opened_at, a->acked_at, a->acked_by, a->resolved_at, a->outcome,
-	            a->updated_at);
+	            (int64_t)a->test, (int64_t)a->technical, (int64_t)a->step, a->loc,
+	            a->policy ? a->policy->name : NULL, a->opened_at, a->acked_at, a->acked_by,
+	            a->resolved_at, a->outcome, a->updated_at, (int64_t)a->round, a->next_at, pdef,
+	            esc, a->acked_by_id, a->first_ack_at);
 	json_decref(types);
+	json_decref(pdef);
+	json_decref(esc);
 }
 
 /* Keep an unresolved alarm findable by id and by its device slot. */
@@ -77,6 +83,12 @@ static void untrack(struct manager *m, struct alarm *a)
 
 void alarm_adopt(struct manager *m, struct alarm *a)
 {
+	if (!a->alerted)
+		a->alerted = json_array();
+	if (!a->step_workers)
+		a->step_workers = json_array();
+	if (!a->declined)
+		a->declined = json_array();
 	if (!a->key) {
 		a->key = malloc(TC_DEVICE_ID_MAX + 8);
 		if (a->key)
@@ -93,8 +105,12 @@ void alarm_free(struct alarm *a)
 	free(a->key);
 	json_decref(a->loc);
 	free(a->acked_by);
+	free(a->acked_by_id);
 	free(a->outcome);
-	free(a->policy);
+	policy_unref(a->policy);
+	json_decref(a->alerted);
+	json_decref(a->step_workers);
+	json_decref(a->declined);
 	free(a);
 }
 
@@ -131,11 +147,13 @@ void alarm_resolve(struct manager *m, struct alarm *a, const char *outcome, cons
 	snprintf(detail, sizeof(detail), "%s%s%s", outcome, note ? ": " : "", note ? note : "");
 	a->state = ALARM_RESOLVED;
 	a->resolved_at = a->updated_at = now;
+	a->next_at = 0;
 	free(a->outcome);
 	a->outcome = strdup(outcome);
-	alarm_timeline(m, a, now, "resolved", actor, detail);
+	alarm_timeline(m, a->id, now, "resolved", actor, detail);
 	alarm_save(m, a);
 	publish_alarm(m, a);
+	escalate_follow_up(m, a, actor);
 	log_full(LOG_NOTICE, a->device, a->id, NULL, "alarm %lld (device %s): resolved by %s: %s",
 	         (long long)a->id, a->device, actor, outcome);
 	untrack(m, a);
@@ -159,6 +177,10 @@ static struct alarm *open_alarm(struct manager *m, const char *device, const str
 	a->test = d->test;
 	a->technical = d->technical;
 	a->opened_at = a->updated_at = now;
+	a->step = -1;
+	a->alerted = json_array();
+	a->step_workers = json_array();
+	a->declined = json_array();
 	set_loc(a, ev);
 	return a;
 }
@@ -183,7 +205,7 @@ int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event
 		id = a->id;
 		snprintf(detail, sizeof(detail), "%s%s, priority %d", type, a->test ? " (test)" : "",
 		         a->priority);
-		alarm_timeline(m, a, now, "opened", device, detail);
+		alarm_timeline(m, a->id, now, "opened", device, detail);
 		log_full(a->test ? LOG_INFO : LOG_WARNING, device, id, NULL,
 		         "alarm %lld (device %s): opened by %s%s, priority %d%s", (long long)id, device,
 		         type, a->test ? " (test)" : "", a->priority, a->resident_id ? "" : ", unknown device");
@@ -194,8 +216,8 @@ int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event
 			return id;
 		}
 		track(m, a);
-		alarm_save(m, a);
 		publish_alarm(m, a);
+		escalate_start(m, a, now);  /* alerts, saves, and shows the level */
 		return id;
 	case ACT_JOIN:
 		add_type(a, ev->type);
@@ -203,7 +225,7 @@ int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event
 			a->priority = d->priority;  /* more urgent: priority 1 is the most */
 		set_loc(a, ev);
 		a->updated_at = now;
-		alarm_timeline(m, a, now, "joined", device, type);
+		alarm_timeline(m, a->id, now, "joined", device, type);
 		alarm_save(m, a);
 		publish_alarm(m, a);
 		log_full(LOG_INFO, device, a->id, NULL, "alarm %lld (device %s): joined by %s",
@@ -211,16 +233,20 @@ int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event
 		return a->id;
 	case ACT_RESOLVE:
 		id = a->id;
-		alarm_timeline(m, a, now, "joined", device, type);
+		alarm_timeline(m, a->id, now, "joined", device, type);
 		alarm_resolve(m, a, "restored", device, NULL, now);
 		return id;
 	case ACT_CANCEL:
+		id = a->id;
 		a->updated_at = now;
-		alarm_timeline(m, a, now, "cancelled", device, "cancelled by resident");
-		alarm_save(m, a);
+		alarm_timeline(m, a->id, now, "cancelled", device, "cancelled by resident");
 		log_full(LOG_NOTICE, device, a->id, NULL, "alarm %lld (device %s): cancelled by resident",
 		         (long long)a->id, device);
-		return a->id;
+		if (a->policy && a->policy->cancel_resolves)  /* on_cancel = resolve */
+			alarm_resolve(m, a, "user_cancelled", device, "cancelled by resident", now);
+		else
+			alarm_save(m, a);
+		return id;
 	}
 	return -1;
 }
@@ -235,13 +261,15 @@ json_t *alarm_json(struct manager *m, const struct alarm *a)
 		res = json_pack("{s:s}", "id", a->resident_id);
 	else
 		res = json_null();
-	return json_pack("{s:I, s:s, s:i, s:o, s:i, s:s, s:b, s:b, s:o, s:o, s:O?, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:I, s:s, s:i, s:o, s:i, s:s, s:b, s:b, s:o, s:o, s:O?, s:o, s:o, s:o, s:o, s:o, s:o}",
 	                 "alarm", (json_int_t)a->id, "state", alarm_state_name(a->state),
-	                 "priority", a->priority, "types", types_json(a), "level", a->level,
+	                 "priority", a->priority, "types", types_json(a), "level", a->step + 1,
 	                 "device", a->device, "test", a->test, "technical", a->technical,
 	                 "resident", res, "opened_at", json_time_or_null(a->opened_at),
 	                 "loc", a->loc, "acked_by", json_str_or_null(a->acked_by),
 	                 "acked_at", json_time_or_null(a->acked_at),
 	                 "resolved_at", json_time_or_null(a->resolved_at),
-	                 "outcome", json_str_or_null(a->outcome), "policy", json_str_or_null(a->policy));
+	                 "outcome", json_str_or_null(a->outcome),
+	                 "policy", json_str_or_null(a->policy ? a->policy->name : NULL),
+	                 "acked_by_id", json_str_or_null(a->acked_by_id));
 }

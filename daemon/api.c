@@ -468,6 +468,290 @@ static json_t *cmd_events(struct manager *m, json_t *args)
 	return ok(event_rows(s));
 }
 
+/* ---- workers, shifts, who is on call ---- */
+
+static json_t *worker_to_json(const void *w) { return worker_json(w); }
+
+static json_t *cmd_worker_add(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "worker", &err);
+	const char *name = arg_text(args, "name", &err), *team = arg_text(args, "team", &err),
+	           *phone = arg_text(args, "phone", &err), *webhook = arg_text(args, "webhook", &err);
+	if (err)
+		return err;
+	if (!name || !*name)
+		return fail("worker %s: a name is required", id);
+	for (const char *t = team; t;) {
+		const char *end = strchr(t, ',');
+		size_t len = end ? (size_t)(end - t) : strlen(t);
+		if (!tc_device_id_valid(t, len)) {
+			char clean[80];
+			return fail("worker %s: invalid team \"%s\" in \"%s\": comma-separated names of "
+			            "1-64 [A-Za-z0-9._-]", id, tc_sanitize(t, len, clean, sizeof(clean)), team);
+		}
+		t = end ? end + 1 : NULL;
+	}
+	if (webhook && strncmp(webhook, "http://", 7) && strncmp(webhook, "https://", 8))
+		return fail("worker %s: webhook must be an http:// or https:// URL", id);
+	if (worker_get(m, id))
+		return fail("worker %s already exists", id);
+	struct worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return fail("out of memory");
+	w->id = strdup(id);
+	w->name = strdup(name);
+	w->team = dup_or_null(team);
+	w->phone = dup_or_null(phone);
+	w->webhook = dup_or_null(webhook);
+	w->created_at = tc_now_ms();
+	if (worker_add(m, w) < 0)
+		return fail("out of memory");
+	log_full(LOG_INFO, NULL, 0, id, "worker %s added", id);
+	return ok(worker_json(w));
+}
+
+static json_t *cmd_worker_list(struct manager *m, json_t *args)
+{
+	(void)args;
+	return ok(sorted_list(&m->workers, worker_to_json));
+}
+
+static json_t *shifts_of(struct manager *m, const char *worker, int64_t at)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; i < m->n_shifts; i++) {
+		struct shift *sh = m->shifts[i];
+		if ((!worker || !strcmp(sh->worker, worker)) && (!at || shift_covers(sh, at)))
+			json_array_append_new(list, shift_json(sh));
+	}
+	return list;
+}
+
+static json_t *cmd_worker_show(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "worker", &err);
+	if (err)
+		return err;
+	struct worker *w = worker_get(m, id);
+	if (!w)
+		return fail("worker %s is not registered", id);
+	json_t *j = worker_json(w);
+	json_object_set_new(j, "shifts", shifts_of(m, id, 0));
+	json_object_set_new(j, "on_duty", json_boolean(worker_on_duty(m, id, tc_now_ms())));
+	return ok(j);
+}
+
+static json_t *cmd_worker_remove(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "worker", &err);
+	if (err)
+		return err;
+	if (!worker_get(m, id))
+		return fail("worker %s is not registered", id);
+	worker_remove(m, id);
+	log_full(LOG_INFO, NULL, 0, id, "worker %s removed with their shifts", id);
+	return ok(NULL);
+}
+
+/* An optional RFC 3339 time argument; def when absent. -1 with *err when bad. */
+static int64_t arg_time(json_t *args, const char *key, int64_t def, json_t **err)
+{
+	json_t *v = json_object_get(args, key);
+	int64_t t;
+	if (!v || json_is_null(v))
+		return def;
+	if (!json_is_string(v) || tc_time_parse(json_string_value(v), &t) < 0) {
+		*err = fail("\"%s\" must be an RFC 3339 time, e.g. 2026-11-22T10:15:00Z", key);
+		return -1;
+	}
+	return t;
+}
+
+static json_t *cmd_shift_add(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *wid = arg_id(args, "worker", "worker", &err);
+	if (err)
+		return err;
+	if (!worker_get(m, wid))
+		return fail("worker %s is not registered", wid);
+	struct shift sh = { 0 };
+	const char *days = json_string_value(json_object_get(args, "days"));
+	const char *hours = json_string_value(json_object_get(args, "hours"));
+	if (json_is_true(json_object_get(args, "always"))) {
+		sh.kind = SHIFT_ALWAYS;
+	} else if (days || hours) {
+		sh.kind = SHIFT_WEEKLY;
+		if (!days || shift_parse_days(days, &sh.days) < 0)
+			return fail("days must be like mon-fri, sat,sun, daily, weekdays or weekends");
+		if (!hours || shift_parse_hours(hours, &sh.start_min, &sh.end_min) < 0)
+			return fail("hours must be HH:MM-HH:MM, e.g. 08:00-16:00 or 22:00-06:00");
+	} else if (json_object_get(args, "from") || json_object_get(args, "to")) {
+		sh.kind = SHIFT_ONCE;
+		sh.from = arg_time(args, "from", -1, &err);
+		sh.to = arg_time(args, "to", -1, &err);
+		if (err)
+			return err;
+		if (sh.from < 0 || sh.to < 0 || sh.to <= sh.from)
+			return fail("a one-off shift needs from and to, with to after from");
+	} else {
+		return fail("a shift is always, weekly (days and hours) or one-off (from and to)");
+	}
+	struct shift *n = malloc(sizeof(*n));
+	if (!n)
+		return fail("out of memory");
+	*n = sh;
+	n->worker = strdup(wid);
+	if (!n->worker || shift_add(m, n) < 0)
+		return fail("out of memory");
+	log_full(LOG_INFO, NULL, 0, wid, "shift %lld added for worker %s", (long long)n->id, wid);
+	return ok(shift_json(n));
+}
+
+static json_t *cmd_shift_list(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	int64_t at = arg_time(args, "at", 0, &err);
+	if (err)
+		return err;
+	return ok(shifts_of(m, NULL, at));
+}
+
+static json_t *cmd_shift_remove(struct manager *m, json_t *args)
+{
+	json_t *id = json_object_get(args, "id");
+	if (!json_is_integer(id))
+		return fail("missing shift id (an integer)");
+	if (shift_remove(m, json_integer_value(id)) < 0)
+		return fail("shift %lld does not exist", (long long)json_integer_value(id));
+	return ok(NULL);
+}
+
+static json_t *cmd_oncall(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	int64_t at = arg_time(args, "at", tc_now_ms(), &err);
+	const char *team = json_object_get(args, "team") ? arg_id(args, "team", "team", &err) : NULL;
+	if (err)
+		return err;
+	json_t *all = sorted_list(&m->workers, worker_to_json), *out = json_array(), *w;
+	size_t i;
+	json_array_foreach(all, i, w) {
+		const char *id = json_string_value(json_object_get(w, "id"));
+		struct worker *wk = worker_get(m, id);
+		if ((team && !worker_in_team(wk, team)) || !worker_on_duty(m, id, at))
+			continue;
+		json_object_set_new(w, "shifts", shifts_of(m, id, at));
+		json_array_append(out, w);
+	}
+	json_decref(all);
+	return ok(out);
+}
+
+/* ---- alarm actions (as a worker) ---- */
+
+static json_t *alarm_action(struct manager *m, json_t *args, const char *action)
+{
+	json_t *err = NULL, *idj = json_object_get(args, "id");
+	const char *as = arg_id(args, "as", "worker", &err);
+	const char *outcome = arg_text(args, "outcome", &err), *note = arg_text(args, "note", &err);
+	if (err)
+		return err;
+	if (!json_is_integer(idj))
+		return fail("missing alarm id (an integer)");
+	char msg[1200];
+	if (action_apply(m, as, json_integer_value(idj), action, outcome, note, msg, sizeof(msg)) < 0)
+		return fail("%s", msg);
+	struct alarm *a = alarm_get(m, json_integer_value(idj));
+	if (a)
+		return ok(alarm_json(m, a));
+	/* Resolved: it left memory; answer from the store once it is written. */
+	store_flush(m);
+	json_t *show = json_pack("{s:O}", "id", idj), *res = cmd_alarm_show(m, show);
+	json_decref(show);
+	return res;
+}
+
+static json_t *cmd_alarm_ack(struct manager *m, json_t *args) { return alarm_action(m, args, "ack"); }
+static json_t *cmd_alarm_resolve(struct manager *m, json_t *args) { return alarm_action(m, args, "resolve"); }
+static json_t *cmd_alarm_note(struct manager *m, json_t *args) { return alarm_action(m, args, "note"); }
+
+/* ---- report ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static json_t *cmd_report(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	int64_t to = arg_time(args, "to", tc_now_ms(), &err);
+	int64_t from = arg_time(args, "from", to - 30LL * 86400 * 1000, &err);
+	if (err)
+		return err;
+	if (to <= from)
+		return fail("\"to\" must be after \"from\"");
+	sqlite3_stmt *s = store_query(m, "SELECT priority, opened_at, first_ack_at FROM alarms"
+	                                 " WHERE test = 0 AND opened_at >= ? AND opened_at < ?"
+	                                 " ORDER BY priority");
+	if (!s)
+		return fail("database query failed");
+	sqlite3_bind_int64(s, 1, from);
+	sqlite3_bind_int64(s, 2, to);
+	json_t *rows = json_array();
+	int64_t *delays = NULL;
+	size_t n = 0, cap = 0, count = 0, in60 = 0, in180 = 0;
+	int prio = -1;
+	for (int rc = sqlite3_step(s);; rc = sqlite3_step(s)) {
+		int p = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -2;
+		if (p != prio && prio >= 0) {
+			/* SPEC 6: share acknowledged within 60 s and 180 s, median and p90 */
+			qsort(delays, n, sizeof(*delays), cmp_i64);
+			json_t *median = json_null(), *p90 = json_null();
+			if (n) {
+				double med = n % 2 ? (double)delays[n / 2]
+				                   : ((double)delays[n / 2 - 1] + (double)delays[n / 2]) / 2;
+				size_t k = (size_t)((n * 9 + 9) / 10);  /* nearest rank: ceil(0.9 n) */
+				median = json_real(med / 1000.0);
+				p90 = json_real((double)delays[k - 1] / 1000.0);
+			}
+			json_array_append_new(rows, json_pack("{s:i, s:I, s:I, s:f, s:f, s:o, s:o}",
+			                      "priority", prio, "alarms", (json_int_t)count,
+			                      "acknowledged", (json_int_t)n,
+			                      "within_60s", (double)in60 / (double)count,
+			                      "within_180s", (double)in180 / (double)count,
+			                      "median_ack_s", median, "p90_ack_s", p90));
+			n = count = in60 = in180 = 0;
+		}
+		if (rc != SQLITE_ROW)
+			break;
+		prio = p;
+		count++;
+		if (sqlite3_column_type(s, 2) == SQLITE_NULL)
+			continue;
+		int64_t d = sqlite3_column_int64(s, 2) - sqlite3_column_int64(s, 1);
+		in60 += d <= 60000;
+		in180 += d <= 180000;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			int64_t *nd = realloc(delays, cap * sizeof(*nd));
+			if (!nd)
+				break;
+			delays = nd;
+		}
+		delays[n++] = d;
+	}
+	sqlite3_reset(s);
+	free(delays);
+	return ok(json_pack("{s:o, s:o, s:o}", "from", json_time_or_null(from), "to",
+	                    json_time_or_null(to), "priorities", rows));
+}
+
 static const struct {
 	const char *name;
 	json_t *(*fn)(struct manager *, json_t *);
@@ -485,6 +769,18 @@ static const struct {
 	{ "alarm.list", cmd_alarm_list },
 	{ "alarm.show", cmd_alarm_show },
 	{ "events", cmd_events },
+	{ "worker.add", cmd_worker_add },
+	{ "worker.list", cmd_worker_list },
+	{ "worker.show", cmd_worker_show },
+	{ "worker.remove", cmd_worker_remove },
+	{ "shift.add", cmd_shift_add },
+	{ "shift.list", cmd_shift_list },
+	{ "shift.remove", cmd_shift_remove },
+	{ "oncall", cmd_oncall },
+	{ "alarm.ack", cmd_alarm_ack },
+	{ "alarm.resolve", cmd_alarm_resolve },
+	{ "alarm.note", cmd_alarm_note },
+	{ "report", cmd_report },
 };
 
 json_t *api_dispatch(struct manager *m, json_t *request)

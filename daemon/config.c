@@ -83,6 +83,87 @@ static int add_outcomes(struct parse *p, const char *v)
 	return 1;
 }
 
+static struct policy *policy_section(struct parse *p, const char *name)
+{
+	struct config *c = p->c;
+	for (size_t i = 0; i < c->n_policies; i++)
+		if (strcmp(c->policies[i]->name, name) == 0)
+			return c->policies[i];
+	struct policy **n = realloc(c->policies, (c->n_policies + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	c->policies = n;
+	struct policy *pol = policy_new(name);
+	if (pol)
+		c->policies[c->n_policies++] = pol;
+	return pol;
+}
+
+/* A key of [policy NAME] (SPEC 4). */
+static int policy_key(struct parse *p, const char *pname, const char *name, const char *value)
+{
+	char err[200];
+	long n;
+	if (!tc_device_id_valid(pname, strlen(pname)))
+		return bad(p, "policy name \"%s\" must be 1-64 of [A-Za-z0-9._-]", pname);
+	struct policy *pol = policy_section(p, pname);
+	if (!pol)
+		return bad(p, "out of memory");
+	if (!strcmp(name, "priorities")) {
+		char *copy = strdup(value), *save = NULL;
+		unsigned mask = 0;
+		for (char *t = copy ? strtok_r(copy, ", \t", &save) : NULL; t; t = strtok_r(NULL, ", \t", &save)) {
+			if (parse_int(t, 1, 9, &n) < 0) {
+				free(copy);
+				return bad(p, "priorities must be numbers 1-9, not \"%s\"", t);
+			}
+			mask |= 1u << n;
+		}
+		free(copy);
+		if (!mask)
+			return bad(p, "priorities must name at least one priority (1-9)");
+		for (size_t i = 0; i < p->c->n_policies; i++) {
+			struct policy *o = p->c->policies[i];
+			if (o != pol && (o->priorities & mask))
+				return bad(p, "a priority of [policy %s] is already covered by [policy %s]",
+				           pname, o->name);
+		}
+		pol->priorities = mask;
+		return 1;
+	}
+	if (!strcmp(name, "step")) {
+		struct step *ns = realloc(pol->steps, (size_t)(pol->n_steps + 1) * sizeof(*ns));
+		if (!ns)
+			return bad(p, "out of memory");
+		pol->steps = ns;
+		if (policy_parse_step(value, &pol->steps[pol->n_steps], err, sizeof(err)) < 0)
+			return bad(p, "%s", err);
+		pol->n_steps++;
+		return 1;
+	}
+	if (!strcmp(name, "repeat")) {
+		if (parse_int(value, 0, 1000, &n) < 0)
+			return bad(p, "repeat must be 0-1000, not \"%s\"", value);
+		pol->repeat = (int)n;
+		return 1;
+	}
+	if (!strcmp(name, "ack_timeout")) {
+		int64_t ms;
+		if (tc_duration_parse(value, &ms) < 0 || ms < 1000)
+			return bad(p, "ack_timeout must be a duration of at least 1s, not \"%s\"", value);
+		pol->ack_timeout_ms = ms;
+		return 1;
+	}
+	if (!strcmp(name, "on_cancel")) {
+		if (strcmp(value, "keep") && strcmp(value, "resolve"))
+			return bad(p, "on_cancel must be \"keep\" or \"resolve\", not \"%s\"", value);
+		pol->cancel_resolves = !strcmp(value, "resolve");
+		return 1;
+	}
+	return bad(p, "unknown key \"%s\" in [policy %s] (priorities, step, repeat, ack_timeout, on_cancel)",
+	           name, pname);
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -174,7 +255,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		return add_outcomes(p, value);
 	}
 	if (strncmp(section, "policy ", 7) == 0)
-		return 1;  /* escalation policies: read by the escalation engine */
+		return policy_key(p, section + 7, name, value);
 	return bad(p, "unknown section [%s]", section);
 }
 
@@ -226,6 +307,15 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 		for (size_t i = 0; p.c->outcomes && i < sizeof(default_outcomes) / sizeof(*default_outcomes); i++)
 			p.c->outcomes[p.c->n_outcomes++] = strdup(default_outcomes[i]);
 	}
+	for (size_t i = 0; i < p.c->n_policies; i++) {
+		struct policy *pol = p.c->policies[i];
+		if (!pol->n_steps || !pol->priorities) {
+			snprintf(err, errlen, "%s: [policy %s] needs %s", path ? path : "defaults", pol->name,
+			         !pol->n_steps ? "at least one step" : "priorities");
+			config_free(p.c);
+			return NULL;
+		}
+	}
 	if ((p.c->mqtt.certfile == NULL) != (p.c->mqtt.keyfile == NULL)) {
 		snprintf(err, errlen, "%s: [mqtt] certfile and keyfile go together", path ? path : "defaults");
 		config_free(p.c);
@@ -260,5 +350,8 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_outcomes; i++)
 		free(c->outcomes[i]);
 	free(c->outcomes);
+	for (size_t i = 0; i < c->n_policies; i++)
+		policy_unref(c->policies[i]);
+	free(c->policies);
 	free(c);
 }

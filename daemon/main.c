@@ -83,6 +83,14 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		c->n_outcomes = n->n_outcomes;
 		n->outcomes = o;
 		n->n_outcomes = no;
+		/* New alarms take the new policies; open ones keep a reference to
+		 * the policy they were opened with (SPEC 4). */
+		struct policy **pp = c->policies;
+		size_t np = c->n_policies;
+		c->policies = n->policies;
+		c->n_policies = n->n_policies;
+		n->policies = pp;
+		n->n_policies = np;
 		if (strcmp(c->mqtt.host, n->mqtt.host) || c->mqtt.port != n->mqtt.port ||
 		    strcmp(c->mqtt.prefix, n->mqtt.prefix) || strcmp(c->store_path, n->store_path) ||
 		    strcmp(c->socket_path, n->socket_path))
@@ -107,10 +115,12 @@ static struct config *load_config(struct manager *m, char *err, size_t errlen)
 static void manager_free(struct manager *m)
 {
 	control_close(m);
+	escalate_free(m);
 	mqtt_free(m);
 	store_close(m);
 	alarms_free(m);
 	registry_free(m);
+	roster_free(m);
 	map_free(&m->pending);  /* values are integers, not pointers */
 	sd_event_source_disable_unref(m->status_timer);
 	config_free(m->cfg);
@@ -185,7 +195,7 @@ int main(int argc, char **argv)
 		log_error("cannot open the control socket %s: %s", m.cfg->socket_path, strerror(-r));
 		goto out;
 	}
-	if ((r = mqtt_init(&m)) < 0)
+	if ((r = escalate_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
 		goto out;
 	r = sd_event_add_time_relative(m.event, &m.status_timer, CLOCK_MONOTONIC, STATUS_INTERVAL_US,
 	                               0, on_status_timer, &m);

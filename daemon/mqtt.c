@@ -138,7 +138,7 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
 	m->mqtt_backoff_ms = BACKOFF_MIN_MS;
 	log_notice("mqtt: connected to %s:%d as %s", m->cfg->mqtt.host, m->cfg->mqtt.port,
 	           m->cfg->mqtt.client_id);
-	static const char *subs[] = { "dev/+/event", "alarms/+" };
+	static const char *subs[] = { "dev/+/event", "worker/+/action", "alarms/+" };
 	for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
 		if (mqtt_topic(m, topic, sizeof(topic), "%s", subs[i]) < 0)
 			continue;
@@ -185,6 +185,10 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
 		const char *dev = rest + 4, *end = strchr(dev, '/');
 		if (end && strcmp(end, "/event") == 0)
 			ingest_message(m, dev, (size_t)(end - dev), msg->payload, (size_t)msg->payloadlen);
+	} else if (strncmp(rest, "worker/", 7) == 0) {
+		const char *w = rest + 7, *end = strchr(w, '/');
+		if (end && strcmp(end, "/action") == 0)
+			action_message(m, w, (size_t)(end - w), msg->payload, (size_t)msg->payloadlen);
 	} else if (strncmp(rest, "alarms/", 7) == 0) {
 		publish_board_seen(m, rest + 7, strlen(rest + 7), msg->retain, (size_t)msg->payloadlen);
 	}

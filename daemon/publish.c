@@ -18,6 +18,17 @@ static void publish_json(struct manager *m, const char *topic, json_t *j, bool r
 	json_decref(j);
 }
 
+void publish_board(struct manager *m, const struct alarm *a)
+{
+	char topic[512];
+	if (a->test || mqtt_topic(m, topic, sizeof(topic), "alarms/%lld", (long long)a->id) < 0)
+		return;
+	if (a->state == ALARM_RESOLVED)
+		mqtt_publish(m, topic, "", 0, true);  /* an empty retained message clears it */
+	else
+		publish_json(m, topic, alarm_json(m, a), true);
+}
+
 void publish_alarm(struct manager *m, const struct alarm *a)
 {
 	char topic[512];
@@ -30,12 +41,7 @@ void publish_alarm(struct manager *m, const struct alarm *a)
 			json_object_set_new(j, "by", json_string(a->acked_by));
 		publish_json(m, topic, j, true);
 	}
-	if (mqtt_topic(m, topic, sizeof(topic), "alarms/%lld", (long long)a->id) < 0)
-		return;
-	if (a->state == ALARM_RESOLVED)
-		mqtt_publish(m, topic, "", 0, true);  /* an empty retained message clears it */
-	else
-		publish_json(m, topic, alarm_json(m, a), true);
+	publish_board(m, a);
 }
 
 void publish_all_open(struct manager *m)

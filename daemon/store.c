@@ -21,7 +21,7 @@
 #define BATCH_MAX      1000      /* writes before a commit is forced */
 #define BATCH_AGE_MS   10        /* oldest write before a commit is forced */
 #define RETRY_MS       1000      /* after a failed commit */
-#define MAX_ARGS       20
+#define MAX_ARGS       32
 #define SCHEMA_VERSION 1
 
 struct val {
@@ -67,9 +67,8 @@ static const char *write_sql[ST__WRITE_COUNT] = {
 		"INSERT INTO rejects(received_at, topic, device_id, eid, error, payload, payload_len)"
 		" VALUES (?,?,?,?,?,?,?)",
 	[ST_ALARM_UPSERT] =
-		"INSERT OR REPLACE INTO alarms(id, device_id, resident_id, akey, priority, types, state,"
-		" test, technical, level, loc, policy, opened_at, acked_at, acked_by, resolved_at,"
-		" outcome, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		"INSERT OR REPLACE INTO alarms(" ALARM_COLUMNS ")"
+		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_TIMELINE_INSERT] =
 		"INSERT INTO timeline(alarm_id, at, what, actor, detail) VALUES (?,?,?,?,?)",
 	[ST_RESIDENT_UPSERT] =
@@ -80,6 +79,14 @@ static const char *write_sql[ST__WRITE_COUNT] = {
 		"INSERT OR REPLACE INTO devices(id, resident_id, kind, heartbeat_ms, test, created_at,"
 		" removed_at) VALUES (?,?,?,?,?,?,NULL)",
 	[ST_DEVICE_DELETE] = "UPDATE devices SET removed_at = ? WHERE id = ?",
+	[ST_WORKER_UPSERT] =
+		"INSERT OR REPLACE INTO workers(id, name, team, phone, webhook, created_at, removed_at)"
+		" VALUES (?,?,?,?,?,?,NULL)",
+	[ST_WORKER_DELETE] = "UPDATE workers SET removed_at = ? WHERE id = ?",
+	[ST_SHIFT_INSERT] =
+		"INSERT INTO shifts(id, worker_id, kind, days, start_min, end_min, from_at, to_at,"
+		" created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+	[ST_SHIFT_DELETE] = "UPDATE shifts SET removed_at = ? WHERE id = ?",
 };
 
 /* Version 1. A new version appends a migration step; old steps never change. */
@@ -100,9 +107,17 @@ static const char *schema_v1 =
 	" device_id TEXT, eid TEXT, error TEXT NOT NULL, payload BLOB, payload_len INTEGER NOT NULL);"
 	"CREATE TABLE alarms(id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, resident_id TEXT,"
 	" akey TEXT NOT NULL, priority INTEGER NOT NULL, types TEXT NOT NULL, state TEXT NOT NULL,"
-	" test INTEGER NOT NULL, technical INTEGER NOT NULL, level INTEGER NOT NULL, loc TEXT,"
+	" test INTEGER NOT NULL, technical INTEGER NOT NULL, step INTEGER NOT NULL, loc TEXT,"
 	" policy TEXT, opened_at INTEGER NOT NULL, acked_at INTEGER, acked_by TEXT,"
-	" resolved_at INTEGER, outcome TEXT, updated_at INTEGER NOT NULL);"
+	" resolved_at INTEGER, outcome TEXT, updated_at INTEGER NOT NULL,"
+	" round INTEGER NOT NULL DEFAULT 0, next_at INTEGER, policy_def TEXT, esc TEXT,"
+	" acked_by_id TEXT, first_ack_at INTEGER);"
+	"CREATE INDEX alarms_opened ON alarms(opened_at);"
+	"CREATE TABLE workers(id TEXT PRIMARY KEY, name TEXT NOT NULL, team TEXT, phone TEXT,"
+	" webhook TEXT, created_at INTEGER NOT NULL, removed_at INTEGER);"
+	"CREATE TABLE shifts(id INTEGER PRIMARY KEY, worker_id TEXT NOT NULL, kind TEXT NOT NULL,"
+	" days INTEGER, start_min INTEGER, end_min INTEGER, from_at INTEGER, to_at INTEGER,"
+	" created_at INTEGER NOT NULL, removed_at INTEGER);"
 	"CREATE INDEX alarms_unresolved ON alarms(state) WHERE state != 'resolved';"
 	"CREATE TABLE timeline(seq INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL,"
 	" at INTEGER NOT NULL, what TEXT NOT NULL, actor TEXT, detail TEXT);"
@@ -577,6 +592,18 @@ static int load_devices(struct manager *m)
 	return 0;
 }
 
+static json_t *col_json(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+	return t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+static json_t *esc_list(json_t *esc, const char *key)
+{
+	json_t *v = json_object_get(esc, key);
+	return json_is_array(v) ? json_incref(v) : json_array();
+}
+
 struct alarm *alarm_from_row(sqlite3_stmt *s)
 {
 	struct alarm *a = calloc(1, sizeof(*a));
@@ -587,7 +614,7 @@ struct alarm *alarm_from_row(sqlite3_stmt *s)
 	a->resident_id = col_str(s, 2);
 	a->key = col_str(s, 3);
 	a->priority = sqlite3_column_int(s, 4);
-	json_t *types = json_loads((const char *)sqlite3_column_text(s, 5), 0, NULL);
+	json_t *types = col_json(s, 5);
 	size_t i;
 	json_t *t;
 	json_array_foreach(types, i, t) {
@@ -600,16 +627,27 @@ struct alarm *alarm_from_row(sqlite3_stmt *s)
 	a->state = state < 0 ? ALARM_OPEN : (enum alarm_state)state;
 	a->test = sqlite3_column_int(s, 7);
 	a->technical = sqlite3_column_int(s, 8);
-	a->level = sqlite3_column_int(s, 9);
-	if (sqlite3_column_type(s, 10) != SQLITE_NULL)
-		a->loc = json_loads((const char *)sqlite3_column_text(s, 10), 0, NULL);
-	a->policy = col_str(s, 11);
+	a->step = sqlite3_column_int(s, 9);
+	a->loc = col_json(s, 10);
+	/* column 11, the policy's name, is also inside policy_def */
 	a->opened_at = sqlite3_column_int64(s, 12);
 	a->acked_at = sqlite3_column_int64(s, 13);
 	a->acked_by = col_str(s, 14);
 	a->resolved_at = sqlite3_column_int64(s, 15);
 	a->outcome = col_str(s, 16);
 	a->updated_at = sqlite3_column_int64(s, 17);
+	a->round = sqlite3_column_int(s, 18);
+	a->next_at = sqlite3_column_int64(s, 19);
+	json_t *pdef = col_json(s, 20);
+	a->policy = pdef ? policy_from_json(pdef) : NULL;
+	json_decref(pdef);
+	json_t *esc = col_json(s, 21);
+	a->alerted = esc_list(esc, "alerted");
+	a->step_workers = esc_list(esc, "step");
+	a->declined = esc_list(esc, "declined");
+	json_decref(esc);
+	a->acked_by_id = col_str(s, 22);
+	a->first_ack_at = sqlite3_column_int64(s, 23);
 	return a;
 }
 
@@ -639,9 +677,58 @@ static int64_t max_of(struct manager *m, const char *sql)
 	return v;
 }
 
+static int load_workers(struct manager *m)
+{
+	sqlite3_stmt *s = store_query(m, "SELECT id, name, team, phone, webhook, created_at"
+	                                 " FROM workers WHERE removed_at IS NULL");
+	if (!s)
+		return -1;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct worker *w = calloc(1, sizeof(*w));
+		if (!w)
+			return -1;
+		w->id = col_str(s, 0);
+		w->name = col_str(s, 1);
+		w->team = col_str(s, 2);
+		w->phone = col_str(s, 3);
+		w->webhook = col_str(s, 4);
+		w->created_at = sqlite3_column_int64(s, 5);
+		if (map_put(&m->workers, w->id, w) < 0)
+			return -1;
+	}
+	sqlite3_reset(s);
+	s = store_query(m, "SELECT id, worker_id, kind, days, start_min, end_min, from_at, to_at"
+	                   " FROM shifts WHERE removed_at IS NULL ORDER BY id");
+	if (!s)
+		return -1;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct shift *sh = calloc(1, sizeof(*sh));
+		if (!sh)
+			return -1;
+		sh->id = sqlite3_column_int64(s, 0);
+		sh->worker = col_str(s, 1);
+		const char *kind = (const char *)sqlite3_column_text(s, 2);
+		sh->kind = !strcmp(kind, "weekly") ? SHIFT_WEEKLY : !strcmp(kind, "once") ? SHIFT_ONCE
+		                                                                         : SHIFT_ALWAYS;
+		sh->days = (unsigned)sqlite3_column_int(s, 3);
+		sh->start_min = sqlite3_column_int(s, 4);
+		sh->end_min = sqlite3_column_int(s, 5);
+		sh->from = sqlite3_column_int64(s, 6);
+		sh->to = sqlite3_column_int64(s, 7);
+		int64_t next = m->next_shift_id;
+		if (shift_add(m, sh) < 0)
+			return -1;
+		m->next_shift_id = next > sh->id + 1 ? next : sh->id + 1;
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
 int store_load(struct manager *m)
 {
-	if (load_residents(m) < 0 || load_devices(m) < 0 || load_alarms(m) < 0) {
+	m->next_shift_id = max_of(m, "SELECT max(id) FROM shifts") + 1;
+	if (load_residents(m) < 0 || load_devices(m) < 0 || load_workers(m) < 0 ||
+	    load_alarms(m) < 0) {
 		log_error("database %s: cannot load: %s", m->store->path, sqlite3_errmsg(m->store->db));
 		return -EIO;
 	}

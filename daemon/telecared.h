@@ -25,7 +25,39 @@ struct mosquitto;
 struct sqlite3;
 struct sqlite3_stmt;
 
-/* ---- configuration (config.c) ---- */
+/* ---- escalation policies (policy.c) ---- */
+
+enum target_kind {
+	TGT_ON_DUTY_RESIDENT_TEAM,  /* on_duty:@team (everyone on duty when the alarm has no team) */
+	TGT_ON_DUTY_TEAM,           /* on_duty:TEAM */
+	TGT_ON_DUTY_ALL,            /* on_duty:* */
+	TGT_TEAM,                   /* team:TEAM, on duty or not */
+	TGT_WORKER,                 /* worker:ID */
+};
+
+struct target {
+	enum target_kind kind;
+	char *arg;                  /* team or worker id; NULL for the others */
+};
+
+struct step {
+	struct target *targets;
+	int n_targets;
+	int64_t wait_ms;
+};
+
+/* Shared by the configuration and every alarm opened with it: an alarm keeps
+ * its policy across a reload (SPEC 4), so policies are reference counted. */
+struct policy {
+	int refs;
+	char *name;
+	unsigned priorities;        /* bit p set: applies to priority p */
+	struct step *steps;
+	int n_steps;
+	int repeat;
+	int64_t ack_timeout_ms;
+	bool cancel_resolves;       /* on_cancel = resolve */
+};
 
 enum unknown_policy { UNKNOWN_ALARM, UNKNOWN_LOG };
 
@@ -48,6 +80,8 @@ struct config {
 	int priority[TC_T__COUNT];  /* per event type; 0 = opens no alarm */
 	char **outcomes;
 	size_t n_outcomes;
+	struct policy **policies;   /* from [policy NAME] sections, in file order */
+	size_t n_policies;
 };
 
 /* ---- in-memory registry (registry.c) ---- */
@@ -68,6 +102,24 @@ struct device {
 	int battery, rssi;          /* last reported; battery -1, rssi INT32_MIN: unknown */
 };
 
+struct worker {
+	char *id, *name;
+	char *team;                 /* comma-separated team names, or NULL */
+	char *phone, *webhook;
+	int64_t created_at;
+};
+
+enum shift_kind { SHIFT_ALWAYS, SHIFT_WEEKLY, SHIFT_ONCE };
+
+struct shift {
+	int64_t id;
+	char *worker;
+	enum shift_kind kind;
+	unsigned days;              /* SHIFT_WEEKLY: bit 0 Monday ... bit 6 Sunday */
+	int start_min, end_min;     /* SHIFT_WEEKLY: minutes of the local day; end <= start runs past midnight */
+	int64_t from, to;           /* SHIFT_ONCE: [from, to) */
+};
+
 /* ---- alarms (alarm.c) ---- */
 
 enum alarm_state { ALARM_OPEN, ALARM_ACKED, ALARM_RESOLVED };
@@ -83,12 +135,19 @@ struct alarm {
 	enum alarm_state state;
 	bool test;
 	bool technical;
-	int level;                  /* escalation step reached; 0 before the first */
 	json_t *loc;                /* last known position or NULL */
-	int64_t opened_at, acked_at, resolved_at, updated_at;
-	char *acked_by;
+	int64_t opened_at, acked_at, resolved_at, updated_at, first_ack_at;
+	char *acked_by;             /* the worker's name, as SPEC 2.3 shows it */
+	char *acked_by_id;
 	char *outcome;
-	char *policy;
+	/* escalation (escalate.c) */
+	struct policy *policy;      /* a reference; NULL for test alarms */
+	int step;                   /* index of the step fired last; -1 before the first */
+	int round;                  /* completed passes over the chain */
+	int64_t next_at;            /* when the next step (or the ack timeout) fires; 0: never */
+	json_t *alerted;            /* every worker id alerted so far (for follow-ups) */
+	json_t *step_workers;       /* worker ids alerted by the current step */
+	json_t *declined;           /* of those, who declined */
 };
 
 /* What an event does to the alarms of its device: the pure decision. */
@@ -144,6 +203,17 @@ struct manager {
 	struct map open_by_key;      /* alarm key -> struct alarm */
 	int64_t next_alarm_id;
 
+	/* roster.c */
+	struct map workers;          /* id -> struct worker */
+	struct shift **shifts;
+	size_t n_shifts;
+	int64_t next_shift_id;
+
+	/* escalate.c */
+	sd_event_source *esc_timer;
+	int64_t esc_armed_at;        /* 0: not armed */
+	struct webhooks *webhooks;
+
 	/* ingest.c */
 	struct map pending;          /* "<device>\n<id key>" -> alarm id + 1 (uncommitted events) */
 	int64_t next_event_seq;
@@ -154,6 +224,21 @@ struct manager {
 	sd_event_source *status_timer;
 	struct counters count;
 };
+
+/* ---- policy.c ---- */
+/* Parse one "step = TARGETS wait DURATION" value into st. 0 or -1 with err. */
+int policy_parse_step(const char *value, struct step *st, char *err, size_t errlen);
+struct policy *policy_new(const char *name);
+struct policy *policy_ref(struct policy *p);
+void policy_unref(struct policy *p);
+/* The policy for a priority: the configuration's, else a built-in one. */
+struct policy *policy_for(const struct config *c, int priority);
+json_t *policy_json(const struct policy *p);
+struct policy *policy_from_json(json_t *j);    /* NULL when malformed */
+/* The escalation schedule (pure): the step that follows (step, round). */
+void policy_advance(const struct policy *p, int *step, int *round);
+/* True once the chain has been run 1 + repeat times: the last step repeats. */
+bool policy_exhausted(const struct policy *p, int step, int round);
 
 /* ---- config.c ---- */
 /* Parse file into a new config; on error returns NULL with "file:line: what"
@@ -186,6 +271,7 @@ int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, 
 enum store_stmt {
 	ST_EVENT_INSERT, ST_REJECT_INSERT, ST_ALARM_UPSERT, ST_TIMELINE_INSERT,
 	ST_RESIDENT_UPSERT, ST_RESIDENT_DELETE, ST_DEVICE_UPSERT, ST_DEVICE_DELETE,
+	ST_WORKER_UPSERT, ST_WORKER_DELETE, ST_SHIFT_INSERT, ST_SHIFT_DELETE,
 	ST__WRITE_COUNT,
 };
 int store_open(struct manager *m, const char *path);
@@ -210,7 +296,8 @@ int store_event_lookup(struct manager *m, const char *device, const char *id_key
 int store_load(struct manager *m);        /* residents, devices, open alarms, counters */
 /* The columns alarm_from_row() reads, in order: select them FROM alarms. */
 #define ALARM_COLUMNS "id, device_id, resident_id, akey, priority, types, state, test, technical," \
-	" level, loc, policy, opened_at, acked_at, acked_by, resolved_at, outcome, updated_at"
+	" step, loc, policy, opened_at, acked_at, acked_by, resolved_at, outcome, updated_at," \
+	" round, next_at, policy_def, esc, acked_by_id, first_ack_at"
 struct alarm *alarm_from_row(struct sqlite3_stmt *s);
 
 /* ---- registry.c ---- */
@@ -228,6 +315,43 @@ json_t *device_json(const struct device *d);
 json_t *json_str_or_null(const char *s);
 json_t *json_time_or_null(int64_t ms);              /* 0: null */
 
+/* ---- roster.c ---- */
+struct worker *worker_get(struct manager *m, const char *id);
+int worker_add(struct manager *m, struct worker *w);        /* takes ownership */
+void worker_remove(struct manager *m, const char *id);
+void worker_free(struct worker *w);
+json_t *worker_json(const struct worker *w);
+bool worker_in_team(const struct worker *w, const char *team);
+int shift_add(struct manager *m, struct shift *s);          /* takes ownership; sets s->id */
+int shift_remove(struct manager *m, int64_t id);            /* 0, or -1 if absent */
+void shift_free(struct shift *s);
+json_t *shift_json(const struct shift *s);
+void roster_free(struct manager *m);
+/* Pure: does the shift cover time t (ms; weekly shifts in local time)? */
+bool shift_covers(const struct shift *s, int64_t t);
+bool worker_on_duty(struct manager *m, const char *worker, int64_t t);
+/* "mon-fri", "sat,sun", "daily", "weekdays", "weekends" -> bit 0 Monday..6 Sunday */
+int shift_parse_days(const char *s, unsigned *days);
+int shift_parse_hours(const char *s, int *start_min, int *end_min);  /* "22:00-06:00" */
+
+/* ---- escalate.c ---- */
+int escalate_init(struct manager *m);
+void escalate_free(struct manager *m);
+void escalate_start(struct manager *m, struct alarm *a, int64_t now);   /* a new or re-opened alarm */
+void escalate_schedule(struct manager *m, struct alarm *a);             /* a->next_at changed */
+/* Alert every worker in a->alerted (but skip) of a change of state. */
+void escalate_follow_up(struct manager *m, struct alarm *a, const char *skip);
+/* Workers a step's targets name at time t, without duplicates (new array). */
+json_t *escalate_targets(struct manager *m, const struct alarm *a, const struct step *st, int64_t t);
+
+/* ---- action.c ---- */
+/* A worker's action on an alarm (SPEC 2.5), from MQTT or telecarectl.
+ * Returns 0, or -1 with the reason in err. */
+int action_apply(struct manager *m, const char *worker, int64_t alarm, const char *action,
+                 const char *outcome, const char *note, char *err, size_t errlen);
+void action_message(struct manager *m, const char *worker, size_t worker_len,
+                    const void *payload, size_t len);
+
 /* ---- decide.c ---- */
 /* The pure rule of SPEC 3: what an event of this type does, given the
  * device's open alarms. has_open(key) answers whether a key has an open alarm. */
@@ -244,7 +368,7 @@ int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event
 struct alarm *alarm_get(struct manager *m, int64_t id);
 void alarm_resolve(struct manager *m, struct alarm *a, const char *outcome, const char *actor,
                    const char *note, int64_t now);
-void alarm_timeline(struct manager *m, const struct alarm *a, int64_t at, const char *what,
+void alarm_timeline(struct manager *m, int64_t alarm, int64_t at, const char *what,
                     const char *actor, const char *detail);
 void alarm_save(struct manager *m, struct alarm *a);
 void alarm_adopt(struct manager *m, struct alarm *a);      /* loaded from the store */
@@ -256,7 +380,8 @@ json_t *alarm_json(struct manager *m, const struct alarm *a);  /* the board summ
 
 /* ---- publish.c ---- */
 /* The device alarm-state topic (SPEC 2.3) and the board (SPEC 2.6). */
-void publish_alarm(struct manager *m, const struct alarm *a);
+void publish_alarm(struct manager *m, const struct alarm *a);   /* device state and board */
+void publish_board(struct manager *m, const struct alarm *a);   /* the board only */
 void publish_all_open(struct manager *m);           /* after (re)connecting */
 void publish_board_seen(struct manager *m, const char *alarm_id, size_t len, bool retained,
                         size_t payloadlen);
