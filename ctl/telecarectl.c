@@ -59,6 +59,7 @@ struct call {
 	char **argv;
 	json_t *args;         /* filled by the command's build function */
 	bool follow;          /* keep reading {"event"} lines after the answer */
+	size_t *ev_width;     /* follow: the event columns' widths, set by the batch */
 	int timeout_ms;       /* wait for the answer; -1 forever */
 };
 
@@ -97,6 +98,9 @@ enum ptype {
 	P_LIMIT,      /* 1..EVENTS_LIMIT_MAX */
 	P_DURATION,   /* "15m": sent as milliseconds under key */
 	P_FLAG,       /* --open: sent as true */
+	P_TIME,       /* RFC 3339: checked here, sent as UTC with milliseconds */
+	P_TEAMS,      /* "night,north": comma-separated SPEC 1 names, sent without blanks */
+	P_WEEKLY,     /* --weekly DAYS HH:MM-HH:MM: two words, under key and "hours" */
 };
 
 struct param {
@@ -106,7 +110,44 @@ struct param {
 	bool required;      /* options only; positionals are always required */
 };
 
-static int put_param(const struct call *c, const struct param *p, const char *val)
+/* "north, night" -> "north,night" in a new string, or NULL when a name is empty or
+ * not a SPEC 1 name (*bad then points at it, for the message). */
+static char *teams_normalize(const char *val, char **bad)
+{
+	char *copy = strdup(val), *out = calloc(1, strlen(val) + 1), *save = NULL;
+	bool fail = !copy || !out;
+	size_t len = 0;
+	*bad = NULL;
+	for (char *t = fail ? NULL : strtok_r(copy, ",", &save); t && !fail;
+	     t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ' || *t == '\t')
+			t++;
+		size_t n = strlen(t);
+		while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+			n--;
+		if (!tc_device_id_valid(t, n)) {
+			*bad = strndup(t, n);
+			fail = true;
+			break;
+		}
+		if (len)
+			out[len++] = ',';
+		memcpy(out + len, t, n);
+		len += n;
+	}
+	/* an empty list, or an empty name between commas ("a,,b", "a,") */
+	if (!fail && (!len || strstr(val, ",,") || val[strlen(val) - 1] == ',' || val[0] == ','))
+		fail = true;
+	free(copy);
+	if (fail) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static int put_param(const struct call *c, const struct param *p, const char *val,
+                     const char *val2)
 {
 	const char *what = p->name;
 	json_t *v = NULL;
@@ -147,6 +188,41 @@ static int put_param(const struct call *c, const struct param *p, const char *va
 	case P_FLAG:
 		v = json_true();
 		break;
+	case P_TIME: {
+		int64_t ms;
+		char buf[TC_TIME_STRLEN];
+		if (tc_time_parse(val, &ms) < 0)
+			return usage_error("invalid time '%s' for %s: RFC 3339, e.g. 2026-11-22T10:15:00Z",
+			                   val, what);
+		tc_time_format(ms, buf, sizeof(buf));
+		v = json_string(buf);
+		break;
+	}
+	case P_TEAMS: {
+		char *bad, *teams = teams_normalize(val, &bad);
+		if (!teams) {
+			int rc;
+			if (bad && bad[0])
+				rc = usage_error("invalid team '%s' in %s: 1-64 characters of "
+				                 "A-Z a-z 0-9 . _ -", bad, what);
+			else
+				rc = usage_error("invalid %s '%s': comma-separated team names", what, val);
+			free(bad);
+			return rc;
+		}
+		v = json_string(teams);
+		free(teams);
+		break;
+	}
+	case P_WEEKLY:
+		/* the daemon knows the spellings of days (mon-fri, weekends, ...) and
+		 * hours; only the shape is ours */
+		v = json_string(val);
+		if (!v || !val2 || json_object_set_new(c->args, "hours", json_string(val2)) < 0) {
+			json_decref(v);
+			return usage_error("invalid %s: DAYS and HH:MM-HH:MM as UTF-8 text", what);
+		}
+		break;
 	}
 	if (!v || json_object_set_new(c->args, p->key, v) < 0)
 		return usage_error("out of memory");
@@ -168,7 +244,7 @@ static int parse_params(struct call *c, const struct param *pos, const struct pa
 		if (options_done || a[0] != '-' || a[1] == '\0') {
 			if (seen >= npos)
 				return usage_error("unexpected argument '%s' (usage: %s)", a, c->cmd->usage);
-			int rc = put_param(c, &pos[seen++], a);
+			int rc = put_param(c, &pos[seen++], a, NULL);
 			if (rc)
 				return rc;
 			continue;
@@ -195,7 +271,7 @@ static int parse_params(struct call *c, const struct param *pos, const struct pa
 		}
 		if (json_object_get(c->args, p->key))
 			return usage_error("%s given twice", p->name);
-		const char *val;
+		const char *val, *val2 = NULL;
 		if (p->type == P_FLAG) {
 			if (eq)
 				return usage_error("%s takes no value", p->name);
@@ -204,10 +280,21 @@ static int parse_params(struct call *c, const struct param *pos, const struct pa
 			val = eq + 1;
 		} else if (i + 1 < c->argc) {
 			val = c->argv[++i];
+		} else if (p->type == P_WEEKLY) {
+			return usage_error("%s needs DAYS and HH:MM-HH:MM (e.g. %s mon-fri 22:00-06:00)",
+			                   p->name, p->name);
 		} else {
 			return usage_error("%s needs a value", p->name);
 		}
-		int rc = put_param(c, p, val);
+		if (p->type == P_WEEKLY) {
+			/* the second word: never an option, so "--weekly mon-fri --always"
+			 * is not taken for hours */
+			if (i + 1 >= c->argc || (c->argv[i + 1][0] == '-' && c->argv[i + 1][1] != '\0'))
+				return usage_error("%s needs DAYS and HH:MM-HH:MM (e.g. %s mon-fri 22:00-06:00)",
+				                   p->name, p->name);
+			val2 = c->argv[++i];
+		}
+		int rc = put_param(c, p, val, val2);
 		if (rc)
 			return rc;
 	}
@@ -241,7 +328,7 @@ static int build_resident_add(struct call *c)
 	return parse_params(c, pos, opt);
 }
 
-/* show ID / remove ID of residents and devices (and workers later) */
+/* show ID / remove ID of residents, devices and workers */
 static int build_by_id(struct call *c)
 {
 	static const struct param pos[] = { { "id", "id", P_ID, true }, { 0 } };
@@ -270,6 +357,121 @@ static int build_alarm_show(struct call *c)
 {
 	static const struct param pos[] = { { "alarm id", "id", P_SERIAL, true }, { 0 } };
 	return parse_params(c, pos, NULL);
+}
+
+static int build_worker_add(struct call *c)
+{
+	static const struct param pos[] = { { "worker id", "id", P_ID, true }, { 0 } };
+	static const struct param opt[] = {
+		{ "--name", "name", P_STRING, true },
+		{ "--team", "team", P_TEAMS, false },
+		{ "--phone", "phone", P_STRING, false },
+		{ "--webhook", "webhook", P_STRING, false },
+		{ 0 },
+	};
+	return parse_params(c, pos, opt);
+}
+
+/* The milliseconds of a P_TIME argument already checked by put_param. */
+static bool time_arg(const struct call *c, const char *key, int64_t *ms)
+{
+	const char *s = json_string_value(json_object_get(c->args, key));
+	return s && tc_time_parse(s, ms) == 0;
+}
+
+static int build_shift_add(struct call *c)
+{
+	static const struct param pos[] = { { "worker id", "worker", P_ID, true }, { 0 } };
+	static const struct param opt[] = {
+		{ "--always", "always", P_FLAG, false },
+		{ "--weekly", "days", P_WEEKLY, false },
+		{ "--from", "from", P_TIME, false },
+		{ "--to", "to", P_TIME, false },
+		{ 0 },
+	};
+	int rc = parse_params(c, pos, opt);
+	if (rc != PARSE_OK)
+		return rc;
+	bool always = json_object_get(c->args, "always"), weekly = json_object_get(c->args, "days");
+	int64_t from, to;
+	bool has_from = time_arg(c, "from", &from), has_to = time_arg(c, "to", &to);
+	if (always + weekly + (has_from || has_to) != 1)
+		return usage_error("a shift is exactly one of --always, --weekly DAYS HH:MM-HH:MM "
+		                   "or --from TIME --to TIME (usage: %s)", c->cmd->usage);
+	if (has_from != has_to)
+		return usage_error("a one-off shift needs both --from and --to");
+	if (has_from && to <= from)
+		return usage_error("--to must be after --from");
+	return PARSE_OK;
+}
+
+static int build_shift_list(struct call *c)
+{
+	static const struct param opt[] = { { "--at", "at", P_TIME, false }, { 0 } };
+	return parse_params(c, NULL, opt);
+}
+
+static int build_shift_remove(struct call *c)
+{
+	static const struct param pos[] = { { "shift id", "id", P_SERIAL, true }, { 0 } };
+	return parse_params(c, pos, NULL);
+}
+
+static int build_oncall(struct call *c)
+{
+	static const struct param opt[] = {
+		{ "--at", "at", P_TIME, false },
+		{ "--team", "team", P_ID, false },
+		{ 0 },
+	};
+	return parse_params(c, NULL, opt);
+}
+
+static int build_alarm_ack(struct call *c)
+{
+	static const struct param pos[] = { { "alarm id", "id", P_SERIAL, true }, { 0 } };
+	static const struct param opt[] = { { "--as", "as", P_ID, true }, { 0 } };
+	return parse_params(c, pos, opt);
+}
+
+static int build_alarm_resolve(struct call *c)
+{
+	static const struct param pos[] = { { "alarm id", "id", P_SERIAL, true }, { 0 } };
+	static const struct param opt[] = {
+		{ "--as", "as", P_ID, true },
+		{ "--outcome", "outcome", P_STRING, true },  /* [outcomes] is the daemon's */
+		{ "--note", "note", P_STRING, false },
+		{ 0 },
+	};
+	return parse_params(c, pos, opt);
+}
+
+static int build_alarm_note(struct call *c)
+{
+	static const struct param pos[] = { { "alarm id", "id", P_SERIAL, true }, { 0 } };
+	static const struct param opt[] = {
+		{ "--as", "as", P_ID, true },
+		{ "--note", "note", P_STRING, true },
+		{ 0 },
+	};
+	int rc = parse_params(c, pos, opt);
+	if (rc == PARSE_OK && !json_string_length(json_object_get(c->args, "note")))
+		return usage_error("--note needs some text");
+	return rc;
+}
+
+static int build_report(struct call *c)
+{
+	static const struct param opt[] = {
+		{ "--from", "from", P_TIME, false },
+		{ "--to", "to", P_TIME, false },
+		{ 0 },
+	};
+	int rc = parse_params(c, NULL, opt);
+	int64_t from, to;
+	if (rc == PARSE_OK && time_arg(c, "from", &from) && time_arg(c, "to", &to) && to <= from)
+		return usage_error("--to must be after --from");
+	return rc;
 }
 
 static int build_events(struct call *c)
@@ -365,10 +567,25 @@ static size_t text_width(const char *s)
 	return w;
 }
 
-static void put_padded(FILE *f, const char *s, size_t width)
+/* s in exactly width columns: padded with blanks, or cut to width - 1 code
+ * points and an ellipsis when longer. */
+static void put_cell(FILE *f, const char *s, size_t width)
 {
+	size_t w = text_width(s);
+	if (w > width) {
+		size_t keep = width ? width - 1 : 0, n = 0;
+		const char *p = s;
+		for (; *p; p++) {
+			if (((unsigned char)*p & 0xc0) != 0x80 && n++ == keep)
+				break;
+		}
+		fwrite(s, 1, (size_t)(p - s), f);
+		if (width)
+			fputs("\u2026", f);
+		return;
+	}
 	fputs(s, f);
-	for (size_t w = text_width(s); w < width; w++)
+	for (; w < width; w++)
 		fputc(' ', f);
 }
 
@@ -400,8 +617,41 @@ static char *join_array(const json_t *arr, const char *sep)
 	return out;
 }
 
-/* Aligned tables: cells are owned, cleaned strings; the last column is not
- * padded so a long address does not drag trailing blanks along. */
+/* Tables. Every table follows one rule: a column is as wide as its widest
+ * cell, at most COL_MAX (the longest SPEC 1 id, so ids are never cut; longer
+ * free text is cut with an ellipsis), and COL_GAP blanks separate columns.
+ * The last column is neither padded nor cut, and a row ends where its
+ * remaining cells are empty, so no line carries trailing blanks. */
+#define COL_MAX 64
+#define COL_GAP 2
+
+static void print_row(char *const *cells, const size_t *width, size_t ncols, const char *indent)
+{
+	fputs(indent, stdout);
+	for (size_t col = 0; col < ncols; col++) {
+		if (col + 1 == ncols) {
+			fputs(cells[col], stdout);
+			break;
+		}
+		bool rest_empty = true;
+		for (size_t k = col + 1; k < ncols; k++)
+			rest_empty = rest_empty && !cells[k][0];
+		if (rest_empty) {
+			if (text_width(cells[col]) > width[col])
+				put_cell(stdout, cells[col], width[col]);
+			else
+				fputs(cells[col], stdout);
+			break;
+		}
+		put_cell(stdout, cells[col], width[col]);
+		for (int g = 0; g < COL_GAP; g++)
+			putchar(' ');
+	}
+	putchar('\n');
+}
+
+/* Aligned tables: cells are owned, cleaned strings, the first row the
+ * headers. */
 struct table {
 	size_t ncols, ncells, cap;
 	char **cells;
@@ -432,103 +682,115 @@ static void table_add_value(struct table *t, const json_t *v)
 	table_add(t, text_of(v));
 }
 
-static void table_print(struct table *t, const char *indent)
+/* Widen width[] (ncols entries) to the cells of t, within COL_MAX. */
+static void table_widths(const struct table *t, size_t *width)
+{
+	for (size_t i = 0; i < t->ncells; i++) {
+		size_t w = text_width(t->cells[i]);
+		if (w > COL_MAX)
+			w = COL_MAX;
+		if (w > width[i % t->ncols])
+			width[i % t->ncols] = w;
+	}
+}
+
+/* Print the rows of t with the given widths (NULL: sized to the cells) and
+ * free it. */
+static void table_print_with(struct table *t, const char *indent, const size_t *given)
 {
 	size_t *width = calloc(t->ncols, sizeof(*width));
 	if (!width)
 		abort();
-	for (size_t i = 0; i < t->ncells; i++) {
-		size_t w = text_width(t->cells[i]);
-		if (w > width[i % t->ncols])
-			width[i % t->ncols] = w;
-	}
-	for (size_t i = 0; i < t->ncells; i++) {
-		size_t col = i % t->ncols;
-		if (col == 0)
-			fputs(indent, stdout);
-		if (col + 1 == t->ncols) {
-			fputs(t->cells[i], stdout);
-			putchar('\n');
-		} else {
-			put_padded(stdout, t->cells[i], width[col] + 2);
-		}
-	}
+	if (given)
+		memcpy(width, given, t->ncols * sizeof(*width));
+	else
+		table_widths(t, width);
+	for (size_t i = 0; i + t->ncols <= t->ncells; i += t->ncols)
+		print_row(t->cells + i, width, t->ncols, indent);
 	for (size_t i = 0; i < t->ncells; i++)
 		free(t->cells[i]);
 	free(t->cells);
 	free(width);
 }
 
-/* One event per line, with fixed widths so `events --follow` lines stay
- * under the header as they arrive. */
-static const int event_widths[] = { 7, 26, 18, 14, 7, 14 };
-
-static void print_event_header(const char *indent)
+static void table_print(struct table *t, const char *indent)
 {
-	static const char *const h[] = { "SEQ", "RECEIVED", "DEVICE", "TYPE", "ALARM", "EVENT ID" };
-	fputs(indent, stdout);
-	for (size_t i = 0; i < 6; i++)
-		put_padded(stdout, h[i], (size_t)event_widths[i]);
-	puts("DETAIL");
+	table_print_with(t, indent, NULL);
 }
 
-static void print_event_line(const json_t *ev, const char *indent)
+/* Events: SEQ RECEIVED DEVICE TYPE ALARM "EVENT ID" DETAIL. */
+#define EVENT_COLS 7
+static const char *const event_headers[EVENT_COLS + 1] = {
+	"SEQ", "RECEIVED", "DEVICE", "TYPE", "ALARM", "EVENT ID", "DETAIL", NULL
+};
+
+/* DETAIL: what a dispatcher wants at a glance, only what is present. */
+static char *event_detail(const json_t *ev)
 {
-	static const char *const keys[] = { "seq", "received_at", "device", "type", "alarm", "id" };
 	const json_t *pl = json_object_get(ev, "payload");
 	const json_t *v;
 	char *detail = NULL;
 	size_t dlen = 0;
 	FILE *d = open_memstream(&detail, &dlen);
-
-	/* DETAIL: what a dispatcher wants at a glance, only what is present */
-	if (d) {
-		if (json_is_false(json_object_get(ev, "known")))
-			fputs(" unknown-device", d);
-		if (json_is_true(json_object_get(pl, "test")))
-			fputs(" test", d);
-		if ((v = json_object_get(pl, "battery")) && !json_is_null(v)) {
-			fputs(" battery=", d);
-			put_value(d, v);
-			fputc('%', d);
-		}
-		if ((v = json_object_get(pl, "rssi")) && !json_is_null(v)) {
-			fputs(" rssi=", d);
-			put_value(d, v);
-		}
-		if ((v = json_object_get(pl, "loc")) && json_is_object(v))
-			fprintf(d, " loc=%.6f,%.6f", json_number_value(json_object_get(v, "lat")),
-			        json_number_value(json_object_get(v, "lon")));
-		if ((v = json_object_get(pl, "text")) && json_is_string(v)) {
-			fputs(" text=\"", d);
-			put_value(d, v);
-			fputc('"', d);
-		}
-		fclose(d);
+	if (!d)
+		return strdup("?");
+	if (json_is_false(json_object_get(ev, "known")))
+		fputs(" unknown-device", d);
+	if (json_is_true(json_object_get(pl, "test")))
+		fputs(" test", d);
+	if ((v = json_object_get(pl, "battery")) && !json_is_null(v)) {
+		fputs(" battery=", d);
+		put_value(d, v);
+		fputc('%', d);
 	}
-
-	fputs(indent, stdout);
-	for (size_t i = 0; i < 6; i++) {
-		char *t = text_of(json_object_get(ev, keys[i]));
-		if (i == 5 && !(detail && detail[0]))
-			fputs(t, stdout);   /* no trailing blanks */
-		else
-			put_padded(stdout, t, (size_t)event_widths[i]);
-		free(t);
+	if ((v = json_object_get(pl, "rssi")) && !json_is_null(v)) {
+		fputs(" rssi=", d);
+		put_value(d, v);
 	}
-	if (detail && detail[0])
-		fputs(detail + 1, stdout);
-	putchar('\n');
-	free(detail);
+	if ((v = json_object_get(pl, "loc")) && json_is_object(v))
+		fprintf(d, " loc=%.6f,%.6f", json_number_value(json_object_get(v, "lat")),
+		        json_number_value(json_object_get(v, "lon")));
+	if ((v = json_object_get(pl, "text")) && json_is_string(v)) {
+		fputs(" text=\"", d);
+		put_value(d, v);
+		fputc('"', d);
+	}
+	fclose(d);
+	if (detail && detail[0] == ' ')
+		memmove(detail, detail + 1, strlen(detail));   /* the leading blank */
+	return detail;
+}
+
+static void table_add_event(struct table *t, const json_t *ev)
+{
+	static const char *const keys[] = { "seq", "received_at", "device", "type", "alarm", "id" };
+	for (size_t i = 0; i < EVENT_COLS - 1; i++)
+		table_add_value(t, json_object_get(ev, keys[i]));
+	table_add(t, event_detail(ev));
 }
 
 static void print_event_list(const json_t *events, const char *indent)
 {
 	size_t i;
 	const json_t *ev;
-	print_event_header(indent);
+	struct table t;
+	table_init(&t, event_headers);
 	json_array_foreach(events, i, ev)
-		print_event_line(ev, indent);
+		table_add_event(&t, ev);
+	table_print(&t, indent);
+}
+
+/* events --follow: the header and the first batch set the widths, at least
+ * these (a seq of 7 digits, device and event ids of 20 and 24 characters,
+ * ...) so that most of the lines arriving later fit; a longer cell later is
+ * cut with an ellipsis rather than shifting the columns. */
+static const size_t event_follow_min[EVENT_COLS] = { 7, 24, 20, 12, 5, 24, 0 };
+
+static void print_event_stream_line(const json_t *ev, const size_t *width)
+{
+	struct table t = { .ncols = EVENT_COLS };
+	table_add_event(&t, ev);
+	table_print_with(&t, "", width);
 }
 
 /* The resident column or line of an alarm: "Name (id)" or "-" for an
@@ -841,15 +1103,270 @@ static void print_alarm(const struct call *c, const json_t *d)
 	}
 }
 
-static void print_events(const struct call *c, const json_t *d)
+/* The WHEN of a shift: "mon,tue,wed 22:00-06:00", "always" or
+ * "FROM → TO" (malloc'd, cleaned). */
+static char *shift_when(const json_t *sh)
 {
-	/* With --follow the header comes even for an empty batch: the lines
-	 * that arrive later line up under it. */
-	if (!json_array_size(d) && !c->follow) {
-		puts("no events");
+	const char *kind = json_string_value(json_object_get(sh, "kind"));
+	char *out = NULL, *a, *b;
+	if (kind && strcmp(kind, "always") == 0)
+		return strdup("always");
+	if (kind && strcmp(kind, "weekly") == 0) {
+		a = join_array(json_object_get(sh, "days"), ",");
+		b = text_of(json_object_get(sh, "hours"));
+	} else if (kind && strcmp(kind, "once") == 0) {
+		a = text_of(json_object_get(sh, "from"));
+		b = text_of(json_object_get(sh, "to"));
+		if (asprintf(&out, "%s \u2192 %s", a, b) < 0)
+			out = NULL;
+		free(a);
+		free(b);
+		return out;
+	} else {
+		return strdup("?");   /* a kind from a newer daemon */
+	}
+	if (asprintf(&out, "%s %s", a, b) < 0)
+		out = NULL;
+	free(a);
+	free(b);
+	return out;
+}
+
+static void print_shift_table(const json_t *shifts, const char *indent, bool with_worker)
+{
+	static const char *const hw[] = { "ID", "WORKER", "KIND", "WHEN", NULL };
+	static const char *const h[] = { "ID", "KIND", "WHEN", NULL };
+	struct table t;
+	size_t i;
+	const json_t *sh;
+
+	table_init(&t, with_worker ? hw : h);
+	json_array_foreach(shifts, i, sh) {
+		table_add_value(&t, json_object_get(sh, "id"));
+		if (with_worker)
+			table_add_value(&t, json_object_get(sh, "worker"));
+		table_add_value(&t, json_object_get(sh, "kind"));
+		table_add(&t, shift_when(sh));
+	}
+	table_print(&t, indent);
+}
+
+/* worker show, and worker add */
+static void print_worker(const struct call *c, const json_t *d)
+{
+	const json_t *v;
+	char *s;
+	(void)c;
+
+	kv("id:", json_object_get(d, "id"));
+	kv("name:", json_object_get(d, "name"));
+	s = join_array(json_object_get(d, "teams"), ", ");
+	printf("%-13s %s\n", "teams:", s);
+	free(s);
+	kv("phone:", json_object_get(d, "phone"));
+	kv("webhook:", json_object_get(d, "webhook"));
+	kv("created:", json_object_get(d, "created_at"));
+	if ((v = json_object_get(d, "on_duty")))
+		kv("on duty now:", v);
+	if ((v = json_object_get(d, "shifts"))) {
+		if (!json_array_size(v)) {
+			printf("%-13s none\n", "shifts:");
+		} else {
+			puts("shifts:");
+			print_shift_table(v, "  ", false);
+		}
+	}
+}
+
+static void print_worker_list(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "ID", "NAME", "TEAMS", "PHONE", "WEBHOOK", NULL };
+	struct table t;
+	size_t i;
+	const json_t *w;
+	(void)c;
+
+	if (!json_array_size(d)) {
+		puts("no workers");
 		return;
 	}
-	print_event_list(d, "");
+	table_init(&t, h);
+	json_array_foreach(d, i, w) {
+		table_add_value(&t, json_object_get(w, "id"));
+		table_add_value(&t, json_object_get(w, "name"));
+		table_add(&t, join_array(json_object_get(w, "teams"), ","));
+		table_add_value(&t, json_object_get(w, "phone"));
+		table_add_value(&t, json_object_get(w, "webhook"));
+	}
+	table_print(&t, "");
+}
+
+/* shift add: the new shift */
+static void print_shift(const struct call *c, const json_t *d)
+{
+	char *s = shift_when(d);
+	(void)c;
+	kv("shift:", json_object_get(d, "id"));
+	kv("worker:", json_object_get(d, "worker"));
+	kv("kind:", json_object_get(d, "kind"));
+	printf("%-13s %s\n", "when:", s ? s : "?");
+	free(s);
+}
+
+static void print_shift_list(const struct call *c, const json_t *d)
+{
+	const json_t *at = json_object_get(c->args, "at");
+	if (!json_array_size(d)) {
+		if (at) {
+			fputs("no shifts at ", stdout);
+			put_value(stdout, at);
+			putchar('\n');
+		} else {
+			puts("no shifts");
+		}
+		return;
+	}
+	print_shift_table(d, "", true);
+}
+
+static void print_oncall(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "ID", "NAME", "TEAMS", "PHONE", "SHIFT", NULL };
+	const json_t *team = json_object_get(c->args, "team"), *at = json_object_get(c->args, "at");
+	struct table t;
+	size_t i, j;
+	const json_t *w, *sh;
+
+	if (!json_array_size(d)) {
+		fputs("nobody on duty", stdout);
+		if (team) {
+			fputs(" in team ", stdout);
+			put_value(stdout, team);
+		}
+		if (at) {
+			fputs(" at ", stdout);
+			put_value(stdout, at);
+		}
+		putchar('\n');
+		return;
+	}
+	table_init(&t, h);
+	json_array_foreach(d, i, w) {
+		table_add_value(&t, json_object_get(w, "id"));
+		table_add_value(&t, json_object_get(w, "name"));
+		table_add(&t, join_array(json_object_get(w, "teams"), ","));
+		table_add_value(&t, json_object_get(w, "phone"));
+		/* the shifts that put the worker on duty; usually one */
+		char *out = NULL;
+		size_t outlen = 0;
+		FILE *f = open_memstream(&out, &outlen);
+		if (f) {
+			json_array_foreach(json_object_get(w, "shifts"), j, sh) {
+				char *when = shift_when(sh);
+				fprintf(f, "%s#", j ? "; " : "");
+				put_value(f, json_object_get(sh, "id"));
+				fprintf(f, " %s", when ? when : "?");
+				free(when);
+			}
+			if (!json_array_size(json_object_get(w, "shifts")))
+				fputs("-", f);
+			fclose(f);
+		}
+		table_add(&t, out);
+	}
+	table_print(&t, "");
+}
+
+/* alarm ack / resolve / note: what happened, then the alarm as it is now */
+static void print_alarm_action(const struct call *c, const json_t *d)
+{
+	const char *wire = c->cmd->wire;
+	fputs("alarm ", stdout);
+	put_value(stdout, json_object_get(c->args, "id"));
+	if (strcmp(wire, "alarm.ack") == 0) {
+		fputs(" acknowledged by ", stdout);
+	} else if (strcmp(wire, "alarm.resolve") == 0) {
+		fputs(" resolved (", stdout);
+		put_value(stdout, json_object_get(c->args, "outcome"));
+		fputs(") by ", stdout);
+	} else {
+		fputs(": note added by ", stdout);
+	}
+	put_value(stdout, json_object_get(c->args, "as"));
+	puts("\n");
+	print_alarm(c, d);
+}
+
+/* A share 0-1 as "87.5%", seconds as "12.3s"; null and absent are "-". */
+static char *percent_of(const json_t *v)
+{
+	char *out = NULL;
+	if (!json_is_number(v) || asprintf(&out, "%.1f%%", json_number_value(v) * 100.0) < 0)
+		return strdup("-");
+	return out;
+}
+
+static char *seconds_of(const json_t *v)
+{
+	char *out = NULL;
+	if (!json_is_number(v) || asprintf(&out, "%.1fs", json_number_value(v)) < 0)
+		return strdup("-");
+	return out;
+}
+
+static void print_report(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "PRIORITY", "ALARMS", "ACKED", "\u226460s", "\u2264180s",
+	                                 "MEDIAN", "P90", NULL };
+	const json_t *rows = json_object_get(d, "priorities"), *r;
+	struct table t;
+	size_t i;
+	(void)c;
+
+	fputs("alarms opened from ", stdout);
+	put_value(stdout, json_object_get(d, "from"));
+	fputs(" to ", stdout);
+	put_value(stdout, json_object_get(d, "to"));
+	puts(" (test alarms not counted)");
+	if (!json_array_size(rows)) {
+		puts("no alarms");
+		return;
+	}
+	table_init(&t, h);
+	json_array_foreach(rows, i, r) {
+		table_add_value(&t, json_object_get(r, "priority"));
+		table_add_value(&t, json_object_get(r, "alarms"));
+		table_add_value(&t, json_object_get(r, "acknowledged"));
+		table_add(&t, percent_of(json_object_get(r, "within_60s")));
+		table_add(&t, percent_of(json_object_get(r, "within_180s")));
+		table_add(&t, seconds_of(json_object_get(r, "median_ack_s")));
+		table_add(&t, seconds_of(json_object_get(r, "p90_ack_s")));
+	}
+	table_print(&t, "");
+}
+
+static void print_events(const struct call *c, const json_t *d)
+{
+	size_t i;
+	const json_t *ev;
+	struct table t;
+
+	if (!c->follow) {
+		if (!json_array_size(d))
+			puts("no events");
+		else
+			print_event_list(d, "");
+		return;
+	}
+	/* With --follow the header comes even for an empty batch, and the lines
+	 * that arrive later keep its widths so they line up under it. */
+	table_init(&t, event_headers);
+	json_array_foreach(d, i, ev)
+		table_add_event(&t, ev);
+	memcpy(c->ev_width, event_follow_min, sizeof(event_follow_min));
+	table_widths(&t, c->ev_width);
+	c->ev_width[EVENT_COLS - 1] = 0;   /* the last column is never padded */
+	table_print_with(&t, "", c->ev_width);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -870,10 +1387,32 @@ static const struct command commands[] = {
 	{ "device", "show", "device.show", "device show ID", build_by_id, print_device },
 	{ "device", "remove", "device.remove", "device remove ID", build_by_id, print_removed },
 	{ "device", "unknown", "device.unknown", "device unknown", build_none, print_device_unknown },
+	{ "worker", "add", "worker.add",
+	  "worker add ID --name NAME [--team T] [--phone P] [--webhook URL]",
+	  build_worker_add, print_worker },
+	{ "worker", "list", "worker.list", "worker list", build_none, print_worker_list },
+	{ "worker", "show", "worker.show", "worker show ID", build_by_id, print_worker },
+	{ "worker", "remove", "worker.remove", "worker remove ID", build_by_id, print_removed },
+	{ "shift", "add", "shift.add",
+	  "shift add WORKER (--always | --weekly DAYS HH:MM-HH:MM | --from TIME --to TIME)",
+	  build_shift_add, print_shift },
+	{ "shift", "list", "shift.list", "shift list [--at TIME]", build_shift_list,
+	  print_shift_list },
+	{ "shift", "remove", "shift.remove", "shift remove SHIFT_ID", build_shift_remove,
+	  print_removed },
+	{ "oncall", NULL, "oncall", "oncall [--at TIME] [--team T]", build_oncall, print_oncall },
 	{ "alarm", "list", "alarm.list", "alarm list [--open]", build_alarm_list, print_alarm_list },
 	{ "alarm", "show", "alarm.show", "alarm show ID", build_alarm_show, print_alarm },
+	{ "alarm", "ack", "alarm.ack", "alarm ack ID --as WORKER", build_alarm_ack,
+	  print_alarm_action },
+	{ "alarm", "resolve", "alarm.resolve",
+	  "alarm resolve ID --as WORKER --outcome OUTCOME [--note TEXT]", build_alarm_resolve,
+	  print_alarm_action },
+	{ "alarm", "note", "alarm.note", "alarm note ID --as WORKER --note TEXT", build_alarm_note,
+	  print_alarm_action },
 	{ "events", NULL, "events", "events [--device ID] [--limit N] [--follow]", build_events,
 	  print_events },
+	{ "report", NULL, "report", "report [--from TIME] [--to TIME]", build_report, print_report },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -888,7 +1427,10 @@ static void print_usage(FILE *f)
 	      "  --json         print the daemon's answer as JSON (events --follow: one per line)\n"
 	      "  --help, -h     this text (COMMAND --help: that command's usage)\n"
 	      "  --version      print the version\n\n"
-	      "Durations: 500ms, 30s, 15m, 1h, 1d. Put -- before an id that starts with '-'.\n"
+	      "Durations: 500ms, 30s, 15m, 1h, 1d. Times: RFC 3339, e.g. 2026-11-22T10:15:00Z.\n"
+	      "Worker teams: --team north,night. Shift days: mon-fri, sat,sun, daily, weekdays,\n"
+	      "weekends; hours 22:00-06:00 run past midnight, in telecared's time zone.\n"
+	      "Put -- before an id that starts with '-'.\n"
 	      "Exit status: 0 done, 1 refused by telecared, 2 wrong usage, 3 telecared unreachable.\n",
 	      f);
 }
@@ -1061,7 +1603,9 @@ static int read_line(struct reader *r, char **line, size_t *linelen)
 
 static int print_json(const json_t *v, size_t flags)
 {
-	char *s = json_dumps(v, flags | JSON_ENCODE_ANY);
+	/* 15 significant digits: 0.532 and 52.1 print as such, not as the
+	 * nearest doubles' 17-digit spellings (0.53200000000000003) */
+	char *s = json_dumps(v, flags | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	if (!s) {
 		fputs(PROG ": cannot encode the answer\n", stderr);
 		return -1;
@@ -1073,7 +1617,7 @@ static int print_json(const json_t *v, size_t flags)
 
 /* The follow stream after the answer: {"event": {...}} lines until the
  * daemon hangs up or we are told to stop. Either way the job is done. */
-static int follow_events(const struct options *o, struct reader *r)
+static int follow_events(const struct options *o, const struct call *c, struct reader *r)
 {
 	for (;;) {
 		char *line;
@@ -1091,7 +1635,7 @@ static int follow_events(const struct options *o, struct reader *r)
 			if (o->json)
 				print_json(ev, JSON_COMPACT);
 			else
-				print_event_line(ev, "");
+				print_event_stream_line(ev, c->ev_width);
 			fflush(stdout);
 		} else if (json_is_false(json_object_get(msg, "ok"))) {
 			/* the daemon ending the stream with a reason */
@@ -1204,7 +1748,7 @@ static int run(const struct options *o, struct call *c)
 	rc = TC_EXIT_OK;
 	if (c->follow) {
 		fflush(stdout);
-		rc = follow_events(o, &r);
+		rc = follow_events(o, c, &r);
 	}
 
 out:
@@ -1266,8 +1810,10 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return TC_EXIT_USAGE;
 
+	size_t ev_width[EVENT_COLS] = { 0 };
 	struct call c = {
 		.cmd = cmd,
+		.ev_width = ev_width,
 		.argc = argc - i - used,
 		.argv = argv + i + used,
 		.args = json_object(),
