@@ -236,7 +236,7 @@ int tc_event_decode(const void *payload, size_t len, size_t max_payload,
 		return fail(err, errlen, "payload is not valid UTF-8");
 
 	json_error_t jerr;
-	json_t *root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = json_loadb(payload, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root) {
 		char clean[96];
 		return fail(err, errlen, "payload is not valid JSON: %s at byte %d",
@@ -270,6 +270,7 @@ int tc_event_decode(const void *payload, size_t len, size_t max_payload,
 	if (!key || strlen(key) >= sizeof(ev->id_key)) {
 		free(key);
 		json_decref(root);
+		ev->type = TC_T_INVALID;
 		return fail(err, errlen, "out of memory");
 	}
 	strcpy(ev->id_key, key);

@@ -1,7 +1,6 @@
 /* Durations and RFC 3339 times. */
 #include <ctype.h>
 #include <stdbool.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +20,25 @@ int tc_duration_parse(const char *s, int64_t *ms)
 
 	/* A sequence of <number><unit>, e.g. "1h30m"; a bare number is seconds. */
 	while (*p) {
-		if (!isdigit((unsigned char)*p))
+		/* digits with at most one '.': no signs, exponents or hex (strtod
+		 * would take "1e3" and "0x10") */
+		const char *q = p;
+		double v = 0, scale = 0;
+		if (!isdigit((unsigned char)*q))
 			return -1;
-		char *end;
-		errno = 0;
-		double v = strtod(p, &end);
-		if (errno || end == p || v < 0)
+		for (; isdigit((unsigned char)*q) || (*q == '.' && scale == 0); q++) {
+			if (*q == '.')
+				scale = 1;
+			else if (scale == 0)
+				v = v * 10 + (*q - '0');
+			else
+				v += (*q - '0') * (scale /= 10);
+			if (v > 1e12)
+				return -1;
+		}
+		if (q == p || q[-1] == '.')
 			return -1;
-		p = end;
+		p = q;
 		double mult;
 		if (strncmp(p, "ms", 2) == 0) { mult = 1; p += 2; }
 		else if (*p == 's') { mult = 1000; p++; }

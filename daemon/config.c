@@ -1,12 +1,11 @@
-/* The configuration file (SPEC 5), read with inih. Errors name the file and
- * the line: inih returns the line of the first error, and the handler keeps
- * the message of that first error. */
+/* The configuration file (SPEC 5). Errors name the file and the line of the
+ * first thing wrong in it. */
+#include <ctype.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <ini.h>
 
 #include "telecared.h"
 #include "telecare/timefmt.h"
@@ -14,6 +13,9 @@
 struct parse {
 	struct config *c;
 	char err[256];          /* the first error's message */
+	int err_line;           /* and its line */
+	int line;               /* the line being read */
+	FILE *f;
 	bool outcomes_set;
 };
 
@@ -25,12 +27,13 @@ static const char *default_outcomes[] = {
 static int bad(struct parse *p, const char *fmt, ...)
 {
 	if (!p->err[0]) {
+		p->err_line = p->line;
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(p->err, sizeof(p->err), fmt, ap);
 		va_end(ap);
 	}
-	return 0;  /* inih: 0 marks this line as the error */
+	return 0;
 }
 
 static int set_str(char **dst, const char *v)
@@ -61,26 +64,30 @@ static int add_outcomes(struct parse *p, const char *v)
 		free(c->outcomes[i]);
 	c->n_outcomes = 0;
 	char *copy = strdup(v), *save = NULL;
+	int rc = 1;
 	if (!copy)
 		return bad(p, "out of memory");
 	for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		char **n;
 		if (!tc_device_id_valid(tok, strlen(tok))) {
-			free(copy);
-			return bad(p, "outcome \"%s\" must be 1-64 of [A-Za-z0-9._-]", tok);
+			rc = bad(p, "outcome \"%s\" must be 1-64 of [A-Za-z0-9._-]", tok);
+			break;
 		}
-		char **n = realloc(c->outcomes, (c->n_outcomes + 1) * sizeof(*n));
-		if (!n) {
-			free(copy);
-			return bad(p, "out of memory");
+		if (!(n = realloc(c->outcomes, (c->n_outcomes + 1) * sizeof(*n))) ||
+		    !(n[c->n_outcomes] = strdup(tok))) {
+			if (n)
+				c->outcomes = n;
+			rc = bad(p, "out of memory");
+			break;
 		}
 		c->outcomes = n;
-		c->outcomes[c->n_outcomes++] = strdup(tok);
+		c->n_outcomes++;
 	}
-	free(copy);
-	if (c->n_outcomes == 0)
+	free(copy);  /* after the messages that quote it */
+	if (rc == 1 && c->n_outcomes == 0)
 		return bad(p, "[outcomes] list must name at least one outcome");
-	p->outcomes_set = true;
-	return 1;
+	p->outcomes_set = rc == 1;
+	return rc;
 }
 
 static struct policy *policy_section(struct parse *p, const char *name)
@@ -114,8 +121,9 @@ static int policy_key(struct parse *p, const char *pname, const char *name, cons
 		unsigned mask = 0;
 		for (char *t = copy ? strtok_r(copy, ", \t", &save) : NULL; t; t = strtok_r(NULL, ", \t", &save)) {
 			if (parse_int(t, 1, 9, &n) < 0) {
-				free(copy);
-				return bad(p, "priorities must be numbers 1-9, not \"%s\"", t);
+				int rc = bad(p, "priorities must be numbers 1-9, not \"%s\"", t);
+				free(copy);  /* after the message that quotes it */
+				return rc;
 			}
 			mask |= 1u << n;
 		}
@@ -259,6 +267,73 @@ static int handler(void *user, const char *section, const char *name, const char
 	return bad(p, "unknown section [%s]", section);
 }
 
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* The INI dialect of telecared.conf(5): "[section]", "key = value", comments
+ * on lines that start with '#' or ';' and after " ;" or " #" in a value. No
+ * line-length limit and no continuation lines: every error has one line.
+ * Returns 0, or the first line that is not INI (the handler records value
+ * errors itself). */
+static int parse_ini(struct parse *p)
+{
+	char *buf = NULL, section[256] = "";
+	size_t cap = 0;
+	ssize_t n;
+	int syntax = 0;
+	bool in_section = false;
+	while ((n = getline(&buf, &cap, p->f)) >= 0) {
+		p->line++;
+		if (memchr(buf, '\0', (size_t)n)) {
+			syntax = syntax ? syntax : p->line;
+			continue;
+		}
+		char *l = trim(buf);
+		if (!*l || *l == '#' || *l == ';')
+			continue;
+		if (*l == '[') {
+			char *close = strchr(l, ']');
+			if (!close || close[1] != '\0' || (size_t)(close - l) >= sizeof(section)) {
+				syntax = syntax ? syntax : p->line;
+				continue;
+			}
+			*close = '\0';
+			snprintf(section, sizeof(section), "%s", trim(l + 1));
+			in_section = true;
+			handler(p, section, NULL, NULL);
+			continue;
+		}
+		char *eq = strchr(l, '=');
+		if (!eq || !in_section) {
+			syntax = syntax ? syntax : p->line;
+			continue;
+		}
+		*eq = '\0';
+		char *key = trim(l), *value = eq + 1;
+		for (char *c = value; *c; c++) {
+			if ((*c == ';' || *c == '#') && c > value && isspace((unsigned char)c[-1])) {
+				*c = '\0';
+				break;
+			}
+		}
+		value = trim(value);
+		if (!*key) {
+			syntax = syntax ? syntax : p->line;
+			continue;
+		}
+		handler(p, section, key, value);
+	}
+	free(buf);
+	return syntax;
+}
+
 static struct config *config_defaults(void)
 {
 	struct config *c = calloc(1, sizeof(*c));
@@ -287,17 +362,25 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	}
 	if (path) {
 		p.c->file = strdup(path);
-		FILE *f = fopen(path, "re");
-		if (!f) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		struct stat st;
+		p.f = fopen(path, "re");
+		if (!p.f || fstat(fileno(p.f), &st) < 0 || !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "%s: %s", path, p.f ? "not a regular file" : strerror(errno));
+			if (p.f)
+				fclose(p.f);
 			config_free(p.c);
 			return NULL;
 		}
-		int line = ini_parse_file(f, handler, &p);
-		fclose(f);
-		if (line != 0) {
-			snprintf(err, errlen, "%s:%d: %s", path, line,
-			         p.err[0] ? p.err : "syntax error (expected [section] or key = value)");
+		int line = parse_ini(&p);
+		fclose(p.f);
+		if (line != 0 || p.err[0]) {
+			/* the first line that is not INI, or the first wrong value:
+			 * whichever came first is the error */
+			if (line > 0 && (!p.err[0] || line < p.err_line))
+				snprintf(err, errlen, "%s:%d: syntax error (expected [section], key = value "
+				         "or a comment)", path, line);
+			else
+				snprintf(err, errlen, "%s:%d: %s", path, p.err_line, p.err);
 			config_free(p.c);
 			return NULL;
 		}

@@ -12,7 +12,7 @@ scripts/deps.sh test
 run_suite() {   # build dir, extra cmake args...
 	local dir=$1; shift
 	echo "=== build ($dir) ==="
-	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug "$@" >/dev/null
+	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DTELECARE_TESTS=ON "$@" >/dev/null
 	cmake --build "$dir" -j"$(nproc)"
 	echo "=== unit tests ($dir) ==="
 	ctest --test-dir "$dir" --output-on-failure

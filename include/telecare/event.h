@@ -50,7 +50,9 @@ bool tc_utf8_valid(const char *s, size_t len);
 struct tc_event {
 	json_t *root;          /* the whole payload, owned; unknown fields kept */
 	json_t *id;            /* borrowed from root: string or integer */
-	char id_key[TC_EVENT_ID_MAX + 24]; /* canonical JSON text of id, the dedup key */
+	/* canonical JSON text of id, the dedup key: 64 characters, each escaped
+	 * to at most two ("\\"), two quotes, a NUL */
+	char id_key[2 * TC_EVENT_ID_MAX + 3];
 	enum tc_type type;
 	bool has_ts;
 	int64_t ts_ms;         /* device clock, ms since the epoch */

@@ -11,7 +11,7 @@
 /* "500ms", "30s", "2m", "1h", "1d" or plain seconds ("90", "1.5").
  * Returns 0 and *ms, or -1 when malformed, negative or absurdly long. */
 int tc_duration_parse(const char *s, int64_t *ms);
-/* The shortest exact spelling of ms: "500ms", "90s", "2m", "1h30m". */
+/* ms spelled by units, largest first: "500ms", "1m30s", "2m", "1h30m". */
 void tc_duration_format(int64_t ms, char *buf, size_t len);
 
 /* RFC 3339: "2026-11-22T10:15:00Z", with optional fraction and numeric offset;
