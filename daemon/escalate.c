@@ -145,39 +145,40 @@ json_t *escalate_targets(struct manager *m, const struct alarm *a, const struct 
 	return out;
 }
 
+struct candidate {
+	struct manager *m;
+	struct alarm *a;
+	int64_t now;
+};
+
+/* policy_next()'s question: whom does this step alert? Keeps the answer on
+ * the alarm and records a step that alerts nobody. */
+static bool step_has_targets(void *ctx, int step, int round)
+{
+	struct candidate *c = ctx;
+	struct alarm *a = c->a;
+	const struct policy *p = a->policy;
+	json_decref(a->step_workers);
+	json_decref(a->declined);
+	a->step_workers = escalate_targets(c->m, a, &p->steps[step], c->now);
+	a->declined = json_array();
+	if (json_array_size(a->step_workers) > 0)
+		return true;
+	char detail[256];
+	snprintf(detail, sizeof(detail), "step %d (round %d) of policy %s: nobody to alert", step + 1,
+	         round + 1, p->name);
+	alarm_timeline(c->m, a->id, c->now, "step_empty", "telecared", detail);
+	log_full(LOG_ERR, a->device, a->id, NULL, "alarm %lld (device %s): %s", (long long)a->id,
+	         a->device, detail);
+	return false;
+}
+
 /* Fire the next step of an open alarm now. */
 static void fire_step(struct manager *m, struct alarm *a, int64_t now)
 {
-	struct policy *p = a->policy;
+	struct candidate c = { m, a, now };
 	char detail[256];
-	int empties = 0;
-
-	for (;;) {
-		policy_advance(p, &a->step, &a->round);
-		const struct step *st = &p->steps[a->step];
-		json_t *workers = escalate_targets(m, a, st, now);
-		json_decref(a->step_workers);
-		json_decref(a->declined);
-		a->step_workers = workers;
-		a->declined = json_array();
-		if (json_array_size(workers) > 0)
-			break;
-		snprintf(detail, sizeof(detail), "step %d (round %d) of policy %s: nobody to alert",
-		         a->step + 1, a->round + 1, p->name);
-		alarm_timeline(m, a->id, now, "step_empty", "telecared", detail);
-		log_full(LOG_ERR, a->device, a->id, NULL, "alarm %lld (device %s): %s", (long long)a->id,
-		         a->device, detail);
-		if (policy_exhausted(p, a->step, a->round))
-			break;  /* the last step keeps its wait, and keeps trying */
-		if (++empties >= p->n_steps) {
-			/* A whole chain found nobody: go straight to repeating the
-			 * last step, instead of writing the same news many times. */
-			a->round = p->repeat;
-			a->step = p->n_steps - 1;
-			break;
-		}
-	}
-	a->next_at = now + p->steps[a->step].wait_ms;
+	a->next_at = policy_next(a->policy, &a->step, &a->round, now, step_has_targets, &c);
 	a->updated_at = now;
 
 	char *body = alert_body(m, a);

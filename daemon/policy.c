@@ -247,3 +247,25 @@ void policy_advance(const struct policy *p, int *step, int *round)
 	}
 	/* ...and after that the last step repeats at its own wait: unchanged. */
 }
+
+int64_t policy_next(const struct policy *p, int *step, int *round, int64_t now,
+                    bool (*has_targets)(void *ctx, int step, int round), void *ctx)
+{
+	int empties = 0;
+	for (;;) {
+		policy_advance(p, step, round);
+		if (has_targets(ctx, *step, *round))
+			break;
+		/* SPEC 4: a step that alerts nobody is skipped at once... */
+		if (policy_exhausted(p, *step, *round))
+			break;  /* ...but the last step keeps its wait, and keeps trying */
+		if (++empties >= p->n_steps) {
+			/* A whole chain found nobody: go straight to repeating the
+			 * last step, instead of recording the same news many times. */
+			*round = p->repeat;
+			*step = p->n_steps - 1;
+			break;
+		}
+	}
+	return now + p->steps[*step].wait_ms;
+}

@@ -212,6 +212,8 @@ int shift_parse_days(const char *s, unsigned *days)
 		return *days = 0x1f, 0;
 	if (!strcasecmp(s, "weekends"))
 		return *days = 0x60, 0;
+	if (!*s || s[strlen(s) - 1] == ',')
+		return -1;
 	for (const char *p = s; *p;) {
 		const char *end = strchr(p, ',');
 		size_t len = end ? (size_t)(end - p) : strlen(p);

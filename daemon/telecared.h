@@ -239,6 +239,12 @@ struct policy *policy_from_json(json_t *j);    /* NULL when malformed */
 void policy_advance(const struct policy *p, int *step, int *round);
 /* True once the chain has been run 1 + repeat times: the last step repeats. */
 bool policy_exhausted(const struct policy *p, int step, int round);
+/* The schedule (pure but for the callback): advance from (step, round) to the
+ * next step that has someone to alert, skipping empty ones at once as SPEC 4
+ * says, and return when the step after it is due. has_targets is asked about
+ * each candidate step (and may record it). */
+int64_t policy_next(const struct policy *p, int *step, int *round, int64_t now,
+                    bool (*has_targets)(void *ctx, int step, int round), void *ctx);
 
 /* ---- config.c ---- */
 /* Parse file into a new config; on error returns NULL with "file:line: what"

@@ -68,6 +68,7 @@ struct webhooks {
 	size_t n;
 	bool dispatching;               /* inside one of our event callbacks */
 	bool freeing;                   /* webhooks_free() called while dispatching */
+	bool cancelling;                /* webhooks_free() is calling the done of each */
 };
 
 /* ---- lists ---- */
@@ -370,14 +371,20 @@ fail:
 
 void webhooks_free(struct webhooks *w)
 {
-	if (!w)
-		return;
-	/* Cancel every delivery now, without calling done. */
+	if (!w || w->cancelling)
+		return;  /* a done that frees again: the outer call finishes the job */
+	w->cancelling = true;
+	/* Cancel every delivery now. Each still gets its one call of done (not
+	 * ok, "cancelled"), so that its owner can record it and free what it
+	 * passed as userdata. */
 	while (w->deliveries) {
 		struct delivery *d = w->deliveries;
 		LIST_UNLINK(w->deliveries, d);
+		if (d->done)
+			d->done(d->userdata, false, d->attempts, "cancelled: telecared stopped");
 		delivery_free(d);
 	}
+	w->cancelling = false;
 	w->n = 0;
 	if (w->dispatching) {
 		/* Called from done: the callback we are in still uses w. */

@@ -23,7 +23,7 @@ struct webhooks;   /* opaque */
 typedef void (*webhook_done_fn)(void *userdata, bool ok, int attempts, const char *detail);
 
 int webhooks_new(sd_event *e, struct webhooks **out);        /* 0 or -errno */
-void webhooks_free(struct webhooks *w);                        /* cancels pending, without calling done */
+void webhooks_free(struct webhooks *w);  /* cancels pending: done(ok=false, "cancelled: ...") for each */
 
 /* Queue a POST of body (Content-Type: application/json) to url; copies url and body.
  * Returns 0 or -errno (e.g. -EINVAL for a URL that is not http:// or https://). */
