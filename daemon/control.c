@@ -166,11 +166,16 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		char *nl;
 		while (!c->closing && (nl = memchr(c->in, '\n', c->in_len))) {
 			size_t linelen = (size_t)(nl - c->in);
+			if (linelen > TC_CONTROL_LINE_MAX)
+				break;
 			handle_line(c, c->in, linelen);
 			memmove(c->in, nl + 1, c->in_len - linelen - 1);
 			c->in_len -= linelen + 1;
 		}
-		if (c->in_len > TC_CONTROL_LINE_MAX) {
+		/* A line over the limit, complete or not, is refused whole. */
+		nl = memchr(c->in, '\n', c->in_len);
+		size_t pending = nl ? (size_t)(nl - c->in) : c->in_len;
+		if (!c->closing && pending > TC_CONTROL_LINE_MAX) {
 			json_t *a = error_answer("request longer than 64 KiB");
 			client_send(c, a);
 			json_decref(a);
