@@ -155,12 +155,28 @@ static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
 {
 	struct manager *m = userdata;
 	(void)mosq;
-	if (m->mqtt_connected && !m->shutting_down)
+	if (m->shutting_down)
+		;
+	else if (m->mqtt_connected)
 		log_warning("mqtt: lost the connection to %s:%d (%s); reconnecting", m->cfg->mqtt.host,
 		            m->cfg->mqtt.port, rc ? mosquitto_strerror(rc) : "closed");
+	else  /* refused, TLS failure, or closed before CONNACK */
+		log_warning("mqtt: connecting to %s:%d failed (%s); retrying in %llds", m->cfg->mqtt.host,
+		            m->cfg->mqtt.port, rc ? mosquitto_strerror(rc) : "closed by the broker",
+		            (long long)m->mqtt_backoff_ms / 1000);
 	m->mqtt_connected = false;
 	m->mqtt_fd = -2;
 	manager_status(m);
+}
+
+/* libmosquitto's own errors say what went wrong in TLS ("certificate verify
+ * failed") where its return codes say only "a TLS error occurred". */
+static void on_log(struct mosquitto *mosq, void *userdata, int level, const char *text)
+{
+	(void)mosq;
+	(void)userdata;
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+		log_full(level & MOSQ_LOG_ERR ? LOG_ERR : LOG_WARNING, NULL, 0, NULL, "mqtt: %s", text);
 }
 
 /* "<prefix>/<rest>": return rest, or NULL. */
@@ -227,6 +243,7 @@ int mqtt_init(struct manager *m)
 	mosquitto_connect_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_message_callback_set(m->mosq, on_message);
+	mosquitto_log_callback_set(m->mosq, on_log);
 
 	if (mqtt_topic(m, topic, sizeof(topic), "gateway/status") == 0 &&
 	    (rc = mosquitto_will_set(m->mosq, topic, 7, "offline", 1, true)) != MOSQ_ERR_SUCCESS) {
