@@ -185,6 +185,36 @@ static struct alarm *open_alarm(struct manager *m, const char *device, const str
 	return a;
 }
 
+struct alarm *alarm_by_key(struct manager *m, const char *key)
+{
+	return map_get(&m->open_by_key, key);
+}
+
+struct alarm *alarm_open_technical(struct manager *m, const char *device, enum tc_type type,
+                                   const char *key, const char *detail, int64_t now)
+{
+	struct alarm *a = alarm_by_key(m, key);
+	if (a)
+		return a;
+	struct tc_event ev = { .type = type, .battery = -1 };
+	struct alarm_decision d = { .action = ACT_OPEN, .priority = m->cfg->priority[type],
+	                            .technical = true };
+	snprintf(d.key, sizeof(d.key), "%s", key);
+	a = open_alarm(m, device, &ev, &d, now);
+	if (!a) {
+		log_full(LOG_CRIT, device, 0, NULL, "%s: out of memory opening a %s alarm", device,
+		         tc_type_name(type));
+		return NULL;
+	}
+	alarm_timeline(m, a->id, now, "opened", "telecared", detail);
+	log_full(LOG_WARNING, device, a->id, NULL, "alarm %lld (%s): %s: %s", (long long)a->id, device,
+	         tc_type_name(type), detail);
+	track(m, a);
+	publish_alarm(m, a);
+	escalate_start(m, a, now);
+	return a;
+}
+
 int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event *ev,
                     const struct alarm_decision *d, int64_t now)
 {

@@ -172,6 +172,34 @@ static int policy_key(struct parse *p, const char *pname, const char *name, cons
 	           name, pname);
 }
 
+/* [supervision] (docs/SPEC-EXTENSIONS.md) */
+static int supervision_key(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->c;
+	long n;
+	int64_t *dur = !strcmp(name, "grace")           ? &c->sup.grace_ms
+	               : !strcmp(name, "storm_window")  ? &c->sup.storm_window_ms
+	               : !strcmp(name, "broker_outage") ? &c->sup.broker_outage_ms
+	                                                : NULL;
+	if (dur) {
+		if (tc_duration_parse(value, dur) < 0)
+			return bad(p, "%s must be a duration (30s, 2m, 1h), not \"%s\"", name, value);
+		return 1;
+	}
+	int *num = !strcmp(name, "battery_low")          ? &c->sup.battery_low
+	           : !strcmp(name, "battery_hysteresis") ? &c->sup.battery_hysteresis
+	           : !strcmp(name, "storm_devices")      ? &c->sup.storm_devices
+	                                                 : NULL;
+	if (!num)
+		return bad(p, "unknown key \"%s\" in [supervision] (grace, battery_low, "
+		           "battery_hysteresis, storm_devices, storm_window, broker_outage)", name);
+	long hi = !strcmp(name, "storm_devices") ? 4096 : 100;
+	if (parse_int(value, 0, hi, &n) < 0)
+		return bad(p, "%s must be 0-%ld, not \"%s\"", name, hi, value);
+	*num = (int)n;
+	return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -264,6 +292,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	}
 	if (strncmp(section, "policy ", 7) == 0)
 		return policy_key(p, section + 7, name, value);
+	if (strcmp(section, "supervision") == 0)
+		return supervision_key(p, name, value);
 	return bad(p, "unknown section [%s]", section);
 }
 
@@ -350,6 +380,12 @@ static struct config *config_defaults(void)
 	c->unknown_devices = UNKNOWN_ALARM;
 	for (int t = 0; t < TC_T__COUNT; t++)
 		c->priority[t] = tc_type_default_priority((enum tc_type)t);
+	c->sup.grace_ms = 2 * 60000;
+	c->sup.battery_low = 20;
+	c->sup.battery_hysteresis = 10;
+	c->sup.storm_devices = 10;
+	c->sup.storm_window_ms = 2 * 60000;
+	c->sup.broker_outage_ms = 2 * 60000;
 	return c;
 }
 

@@ -186,6 +186,9 @@ void ingest_message(struct manager *m, const char *device_raw, size_t device_len
 			dev->battery = ev.battery;
 		if (ev.has_rssi)
 			dev->rssi = ev.rssi;
+		supervise_heard(m, dev, now);
+		if (ev.battery >= 0)
+			supervise_battery(m, dev, ev.battery, now);
 	} else if (m->cfg->unknown_devices == UNKNOWN_LOG || d.action == ACT_NONE) {
 		log_full(LOG_NOTICE, device, 0, NULL, "device %s: %s from an unregistered device (stored)",
 		         device, tc_type_name(ev.type));

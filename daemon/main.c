@@ -77,6 +77,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		struct config *c = m->cfg;
 		c->unknown_devices = n->unknown_devices;
 		memcpy(c->priority, n->priority, sizeof(c->priority));
+		c->sup = n->sup;
 		char **o = c->outcomes;
 		size_t no = c->n_outcomes;
 		c->outcomes = n->outcomes;
@@ -115,6 +116,7 @@ static struct config *load_config(struct manager *m, char *err, size_t errlen)
 static void manager_free(struct manager *m)
 {
 	control_close(m);
+	supervise_free(m);
 	escalate_free(m);
 	mqtt_free(m);
 	store_close(m);
@@ -195,7 +197,7 @@ int main(int argc, char **argv)
 		log_error("cannot open the control socket %s: %s", m.cfg->socket_path, strerror(-r));
 		goto out;
 	}
-	if ((r = escalate_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
+	if ((r = escalate_init(&m)) < 0 || (r = supervise_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
 		goto out;
 	r = sd_event_add_time_relative(m.event, &m.status_timer, CLOCK_MONOTONIC, STATUS_INTERVAL_US,
 	                               0, on_status_timer, &m);

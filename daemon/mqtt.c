@@ -148,6 +148,7 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
 	}
 	publish_presence(m, "online");
 	publish_all_open(m);
+	supervise_broker(m, true, tc_now_ms());
 	manager_status(m);
 }
 
@@ -166,6 +167,8 @@ static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
 		            (long long)m->mqtt_backoff_ms / 1000);
 	m->mqtt_connected = false;
 	m->mqtt_fd = -2;
+	if (!m->shutting_down)
+		supervise_broker(m, false, tc_now_ms());
 	manager_status(m);
 }
 

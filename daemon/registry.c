@@ -36,6 +36,8 @@ void device_free(struct device *d)
 	free(d->id);
 	free(d->resident_id);
 	free(d->kind);
+	free(d->source);
+	free(d->address);
 	free(d);
 }
 
@@ -56,21 +58,31 @@ void resident_remove(struct manager *m, const char *id)
 	resident_free(map_del(&m->residents, id));
 }
 
+void device_save(struct manager *m, const struct device *d)
+{
+	store_write(m, ST_DEVICE_UPSERT, "sssiiiss", d->id, d->resident_id, d->kind,
+	            d->heartbeat_ms, (int64_t)d->test, d->created_at, d->source, d->address);
+}
+
 int device_add(struct manager *m, struct device *d)
 {
 	if (map_put(&m->devices, d->id, d) < 0) {
 		device_free(d);
 		return -1;
 	}
-	store_write(m, ST_DEVICE_UPSERT, "sssiii", d->id, d->resident_id, d->kind,
-	            d->heartbeat_ms, (int64_t)d->test, d->created_at);
+	device_save(m, d);
+	d->heap_index = SIZE_MAX;
+	supervise_watch(m, d, tc_now_ms());
 	return 0;
 }
 
 void device_remove(struct manager *m, const char *id)
 {
 	store_write(m, ST_DEVICE_DELETE, "is", tc_now_ms(), id);
-	device_free(map_del(&m->devices, id));
+	struct device *d = map_del(&m->devices, id);
+	if (d)
+		supervise_unwatch(m, d);
+	device_free(d);
 }
 
 void registry_free(struct manager *m)
@@ -111,7 +123,7 @@ json_t *device_json(const struct device *d)
 	char hb[32];
 	if (d->heartbeat_ms)
 		tc_duration_format(d->heartbeat_ms, hb, sizeof(hb));
-	return json_pack("{s:s, s:o, s:o, s:o, s:I, s:b, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:s, s:o, s:o, s:o, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:s}",
 	                 "id", d->id, "resident", json_str_or_null(d->resident_id),
 	                 "kind", json_str_or_null(d->kind),
 	                 "heartbeat", d->heartbeat_ms ? json_string(hb) : json_null(),
@@ -119,5 +131,7 @@ json_t *device_json(const struct device *d)
 	                 "created_at", json_time_or_null(d->created_at),
 	                 "last_seen", json_time_or_null(d->last_seen),
 	                 "battery", d->battery >= 0 ? json_integer(d->battery) : json_null(),
-	                 "rssi", d->rssi != INT32_MIN ? json_integer(d->rssi) : json_null());
+	                 "rssi", d->rssi != INT32_MIN ? json_integer(d->rssi) : json_null(),
+	                 "source", json_str_or_null(d->source), "address", json_str_or_null(d->address),
+	                 "supervision", d->heartbeat_ms <= 0 ? "none" : d->silent ? "silent" : "ok");
 }

@@ -77,7 +77,7 @@ static const char *write_sql[ST__WRITE_COUNT] = {
 	[ST_RESIDENT_DELETE] = "UPDATE residents SET removed_at = ? WHERE id = ?",
 	[ST_DEVICE_UPSERT] =
 		"INSERT OR REPLACE INTO devices(id, resident_id, kind, heartbeat_ms, test, created_at,"
-		" removed_at) VALUES (?,?,?,?,?,?,NULL)",
+		" source, address, removed_at) VALUES (?,?,?,?,?,?,?,?,NULL)",
 	[ST_DEVICE_DELETE] = "UPDATE devices SET removed_at = ? WHERE id = ?",
 	[ST_WORKER_UPSERT] =
 		"INSERT OR REPLACE INTO workers(id, name, team, phone, webhook, created_at, removed_at)"
@@ -95,7 +95,7 @@ static const char *schema_v1 =
 	" phone TEXT, team TEXT, notes TEXT, created_at INTEGER NOT NULL, removed_at INTEGER);"
 	"CREATE TABLE devices(id TEXT PRIMARY KEY, resident_id TEXT NOT NULL, kind TEXT,"
 	" heartbeat_ms INTEGER NOT NULL DEFAULT 0, test INTEGER NOT NULL DEFAULT 0,"
-	" created_at INTEGER NOT NULL, removed_at INTEGER);"
+	" created_at INTEGER NOT NULL, removed_at INTEGER, source TEXT, address TEXT);"
 	"CREATE TABLE events(seq INTEGER PRIMARY KEY, device_id TEXT NOT NULL, eid TEXT NOT NULL,"
 	" type TEXT NOT NULL, received_at INTEGER NOT NULL, device_ts INTEGER,"
 	" known INTEGER NOT NULL, alarm_id INTEGER, battery INTEGER, rssi INTEGER,"
@@ -552,8 +552,8 @@ static int load_residents(struct manager *m)
 
 static int load_devices(struct manager *m)
 {
-	sqlite3_stmt *s = store_query(m, "SELECT id, resident_id, kind, heartbeat_ms, test, created_at"
-	                                 " FROM devices WHERE removed_at IS NULL");
+	sqlite3_stmt *s = store_query(m, "SELECT id, resident_id, kind, heartbeat_ms, test, created_at,"
+	                                 " source, address FROM devices WHERE removed_at IS NULL");
 	if (!s)
 		return -1;
 	while (sqlite3_step(s) == SQLITE_ROW) {
@@ -566,6 +566,8 @@ static int load_devices(struct manager *m)
 		d->heartbeat_ms = sqlite3_column_int64(s, 3);
 		d->test = sqlite3_column_int(s, 4);
 		d->created_at = sqlite3_column_int64(s, 5);
+		d->source = col_str(s, 6);
+		d->address = col_str(s, 7);
 		d->battery = -1;
 		d->rssi = INT32_MIN;
 		if (map_put(&m->devices, d->id, d) < 0)

@@ -82,6 +82,14 @@ struct config {
 	size_t n_outcomes;
 	struct policy **policies;   /* from [policy NAME] sections, in file order */
 	size_t n_policies;
+	struct {
+		int64_t grace_ms;           /* allowed beyond a device's heartbeat interval */
+		int battery_low;            /* percent: below opens low_battery */
+		int battery_hysteresis;     /* cleared at battery_low + this */
+		int storm_devices;          /* this many silent within storm_window: one incident */
+		int64_t storm_window_ms;
+		int64_t broker_outage_ms;   /* gateway away from the broker this long: alarm */
+	} sup;
 };
 
 /* ---- in-memory registry (registry.c) ---- */
@@ -100,6 +108,11 @@ struct device {
 	int64_t created_at;
 	int64_t last_seen;          /* from the latest event; 0: never */
 	int battery, rssi;          /* last reported; battery -1, rssi INT32_MIN: unknown */
+	char *source, *address;     /* heard through [source NAME] at this address, or NULL */
+	/* supervision (supervise.c) */
+	int64_t deadline;           /* heard by then, or connection_lost; 0: not watched */
+	size_t heap_index;          /* position in m->sup_heap, when watched */
+	bool silent;                /* its deadline passed and it has not been heard since */
 };
 
 struct worker {
@@ -209,6 +222,16 @@ struct manager {
 	size_t n_shifts;
 	int64_t next_shift_id;
 
+	/* supervise.c */
+	struct device **sup_heap;    /* min-heap of watched devices by deadline */
+	size_t sup_len, sup_cap;
+	sd_event_source *sup_timer, *outage_timer;
+	int64_t sup_paused_at;       /* broker away since; 0: listening */
+	int64_t *storm_times;        /* when recent devices fell silent (a ring) */
+	size_t storm_head;
+	int64_t storm_alarm;         /* the open storm incident, or 0 */
+	size_t storm_silent;         /* devices folded into it and not heard since */
+
 	/* escalate.c */
 	sd_event_source *esc_timer;
 	int64_t esc_armed_at;        /* 0: not armed */
@@ -311,7 +334,8 @@ struct resident *resident_get(struct manager *m, const char *id);
 struct device *device_get(struct manager *m, const char *id);
 int resident_add(struct manager *m, struct resident *r);   /* takes ownership */
 void resident_remove(struct manager *m, const char *id);
-int device_add(struct manager *m, struct device *d);       /* takes ownership */
+int device_add(struct manager *m, struct device *d);       /* takes ownership; supervised */
+void device_save(struct manager *m, const struct device *d);
 void device_remove(struct manager *m, const char *id);
 void resident_free(struct resident *r);
 void device_free(struct device *d);
@@ -339,6 +363,16 @@ bool worker_on_duty(struct manager *m, const char *worker, int64_t t);
 /* "mon-fri", "sat,sun", "daily", "weekdays", "weekends" -> bit 0 Monday..6 Sunday */
 int shift_parse_days(const char *s, unsigned *days);
 int shift_parse_hours(const char *s, int *start_min, int *end_min);  /* "22:00-06:00" */
+
+/* ---- supervise.c ---- */
+int supervise_init(struct manager *m);
+void supervise_free(struct manager *m);
+void supervise_watch(struct manager *m, struct device *d, int64_t now);   /* added or changed */
+void supervise_unwatch(struct manager *m, struct device *d);              /* removed */
+/* The device was heard (any event): its deadline moves; a silent device is restored. */
+void supervise_heard(struct manager *m, struct device *d, int64_t now);
+void supervise_battery(struct manager *m, struct device *d, int battery, int64_t now);
+void supervise_broker(struct manager *m, bool connected, int64_t now);
 
 /* ---- escalate.c ---- */
 int escalate_init(struct manager *m);
@@ -374,6 +408,12 @@ int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event
 struct alarm *alarm_get(struct manager *m, int64_t id);
 void alarm_resolve(struct manager *m, struct alarm *a, const char *outcome, const char *actor,
                    const char *note, int64_t now);
+/* A technical alarm the gateway opens itself (supervision, storms, its own
+ * broker link), escalated like any other. Returns it, or the one already open
+ * under key. */
+struct alarm *alarm_open_technical(struct manager *m, const char *device, enum tc_type type,
+                                   const char *key, const char *detail, int64_t now);
+struct alarm *alarm_by_key(struct manager *m, const char *key);
 void alarm_timeline(struct manager *m, int64_t alarm, int64_t at, const char *what,
                     const char *actor, const char *detail);
 void alarm_save(struct manager *m, struct alarm *a);
