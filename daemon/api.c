@@ -345,6 +345,114 @@ static json_t *cmd_device_unknown(struct manager *m, json_t *args)
 	return ok(list);
 }
 
+static json_t *cmd_device_test(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "device", &err);
+	if (err)
+		return err;
+	struct device *d = device_get(m, id);
+	if (!d)
+		return fail("device %s is not registered", id);
+	if (d->testing)
+		return fail("device %s is already being tested", id);
+	d->testing = true;   /* until its next alarm, or until this connection closes */
+	log_full(LOG_INFO, id, 0, NULL, "device %s: on test, waiting for its next alarm", id);
+	return ok(json_pack("{s:s, s:s, s:o}", "stage", "waiting", "device", id, "at",
+	                    json_time_or_null(tc_now_ms())));
+}
+
+/* Register a device nobody had registered, keeping what it sent. */
+static json_t *cmd_device_adopt(struct manager *m, json_t *args)
+{
+	json_t *err = NULL;
+	const char *id = arg_id(args, "id", "device", &err);
+	if (err)
+		return err;
+	if (device_get(m, id))
+		return fail("device %s is already registered", id);
+	sqlite3_stmt *s = store_query(m, "SELECT 1 FROM events WHERE device_id = ? LIMIT 1");
+	int known = 0;
+	if (s) {
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		known = sqlite3_step(s) == SQLITE_ROW;
+		sqlite3_reset(s);
+	}
+	if (!known)
+		return fail("device %s has sent nothing; use device add", id);
+	json_t *answer = cmd_device_add(m, args);
+	if (!json_is_true(json_object_get(answer, "ok")))
+		return answer;
+	/* Its open alarms now know whom they are about. */
+	struct device *d = device_get(m, id);
+	void *v;
+	for (size_t it = 0; map_next(&m->alarms, &it, NULL, &v);) {
+		struct alarm *a = v;
+		if (strcmp(a->device, id) || a->resident_id)
+			continue;
+		a->resident_id = strdup(d->resident_id);
+		alarm_timeline(m, a->id, tc_now_ms(), "note", "telecared", "device adopted by resident");
+		alarm_save(m, a);
+		publish_alarm(m, a);
+	}
+	log_full(LOG_INFO, id, 0, NULL, "device %s adopted by resident %s", id, d->resident_id);
+	return answer;
+}
+
+/* All or nothing: every row is checked before any is added. */
+static json_t *cmd_device_import(struct manager *m, json_t *args)
+{
+	json_t *rows = json_object_get(args, "rows"), *row;
+	if (!json_is_array(rows) || json_array_size(rows) == 0)
+		return fail("\"rows\" must be a non-empty array of devices");
+	if (json_array_size(rows) > 100000)
+		return fail("at most 100000 devices in one import");
+	char errors[2048] = "";
+	size_t n_err = 0, i;
+	struct map seen = { 0 };
+	json_array_foreach(rows, i, row) {
+		json_t *e = NULL;
+		json_int_t line = json_integer_value(json_object_get(row, "line"));
+		const char *id = arg_id(row, "id", "device", &e);
+		const char *rid = e ? NULL : arg_id(row, "resident", "resident", &e);
+		const char *kind = e ? NULL : arg_text(row, "kind", &e);
+		json_t *hb = json_object_get(row, "heartbeat_ms");
+		char msg[256] = "";
+		if (e)
+			snprintf(msg, sizeof(msg), "%s", json_string_value(json_object_get(e, "error")));
+		else if (device_get(m, id))
+			snprintf(msg, sizeof(msg), "device %s already exists", id);
+		else if (map_get(&seen, id))
+			snprintf(msg, sizeof(msg), "device %s appears twice in the file", id);
+		else if (!resident_get(m, rid))
+			snprintf(msg, sizeof(msg), "resident %s does not exist", rid);
+		else if (kind && strlen(kind) > 64)
+			snprintf(msg, sizeof(msg), "kind must be at most 64 characters");
+		else if (hb && !json_is_null(hb) && (!json_is_integer(hb) || json_integer_value(hb) < 0))
+			snprintf(msg, sizeof(msg), "heartbeat must be a duration");
+		json_decref(e);
+		if (id && !*msg)
+			map_put(&seen, id, (void *)1);
+		if (*msg && n_err++ < 10) {
+			size_t len = strlen(errors);
+			snprintf(errors + len, sizeof(errors) - len, "%sline %lld: %s", len ? "; " : "",
+			         (long long)line, msg);
+		}
+	}
+	map_free(&seen);
+	if (n_err)
+		return fail("nothing imported: %zu bad line%s: %s%s", n_err, n_err == 1 ? "" : "s", errors,
+		            n_err > 10 ? "; ..." : "");
+	json_t *added = json_array();
+	json_array_foreach(rows, i, row) {
+		json_t *answer = cmd_device_add(m, row);
+		json_array_append(added, json_object_get(json_object_get(answer, "data"), "id"));
+		json_decref(answer);
+	}
+	log_info("device import: %zu devices added", json_array_size(added));
+	return ok(json_pack("{s:I, s:o}", "added", (json_int_t)json_array_size(added), "devices", added));
+}
+
 /* ---- alarms ---- */
 
 static int cmp_alarm_desc(const void *a, const void *b)
@@ -766,6 +874,9 @@ static const struct {
 	{ "device.show", cmd_device_show },
 	{ "device.remove", cmd_device_remove },
 	{ "device.unknown", cmd_device_unknown },
+	{ "device.test", cmd_device_test },
+	{ "device.adopt", cmd_device_adopt },
+	{ "device.import", cmd_device_import },
 	{ "alarm.list", cmd_alarm_list },
 	{ "alarm.show", cmd_alarm_show },
 	{ "events", cmd_events },

@@ -12,6 +12,7 @@
 
 #include "telecared.h"
 #include "telecare/control.h"
+#include "telecare/timefmt.h"
 
 #define OUT_MAX (32u << 20)  /* a client this far behind is dropped */
 
@@ -26,6 +27,7 @@ struct client {
 	size_t out_len, out_off, out_cap;
 	bool follow;
 	char *follow_device;         /* NULL: every device */
+	char *test_device;           /* `device test` waiting on this device */
 	bool closing;                /* close once the output is written */
 };
 
@@ -36,8 +38,20 @@ struct control {
 	struct client *clients;
 };
 
+static void end_test(struct manager *m, struct client *c)
+{
+	if (!c->test_device)
+		return;
+	struct device *d = device_get(m, c->test_device);
+	if (d)
+		d->testing = false;
+	free(c->test_device);
+	c->test_device = NULL;
+}
+
 static void client_free(struct manager *m, struct client *c)
 {
+	end_test(m, c);
 	struct client **pp = &m->control->clients;
 	while (*pp && *pp != c)
 		pp = &(*pp)->next;
@@ -115,7 +129,12 @@ static void handle_line(struct client *c, const char *line, size_t len)
 			answer = error_answer(msg);
 		}
 		json_t *args = json_object_get(req, "args");
-		if (json_is_true(json_object_get(answer, "ok")) &&
+		const char *cmd = json_string_value(json_object_get(req, "cmd"));
+		if (json_is_true(json_object_get(answer, "ok")) && cmd && !strcmp(cmd, "device.test")) {
+			/* the answer said "waiting"; the stages follow on this connection */
+			end_test(m, c);
+			c->test_device = strdup(json_string_value(json_object_get(args, "id")));
+		} else if (json_is_true(json_object_get(answer, "ok")) &&
 		    json_is_true(json_object_get(args, "follow"))) {
 			c->follow = true;
 			const char *dev = json_string_value(json_object_get(args, "device"));
@@ -291,5 +310,27 @@ void control_event_stored(struct manager *m, json_t *event)
 			client_update_events(c);
 		}
 		json_decref(line);
+	}
+}
+
+void control_device_test(struct manager *m, const char *device, const char *stage,
+                         int64_t alarm, const char *detail)
+{
+	char at[TC_TIME_STRLEN];
+	tc_time_format(tc_now_ms(), at, sizeof(at));
+	for (struct client *c = m->control ? m->control->clients : NULL; c; c = c->next) {
+		if (!c->test_device || strcmp(c->test_device, device) || c->closing)
+			continue;
+		json_t *line = json_pack("{s:s, s:s, s:s, s:o, s:o}", "stage", stage, "device", device,
+		                         "at", at, "alarm", alarm >= 0 ? json_integer(alarm) : json_null(),
+		                         "detail", json_str_or_null(detail));
+		if (client_send(c, line) < 0)
+			c->closing = true;
+		json_decref(line);
+		if (!strcmp(stage, "alerted")) {
+			end_test(m, c);
+			c->closing = true;   /* the test is over: close once written */
+			client_update_events(c);
+		}
 	}
 }

@@ -27,6 +27,7 @@ struct receipt {
 	int64_t seq, received_at;
 	enum tc_type type;
 	bool known;
+	bool test_watch;             /* an installer runs `device test` on this device */
 };
 
 static void send_receipt(struct manager *m, const char *device, json_t *id, const char *status,
@@ -64,7 +65,13 @@ static void receipt_committed(struct manager *m, void *data)
 		control_event_stored(m, ev);
 		json_decref(ev);
 	}
+	if (r->test_watch)
+		control_device_test(m, r->device, "stored", r->alarm, NULL);
 	send_receipt(m, r->device, r->id, r->status, r->alarm, NULL);
+	if (r->test_watch) {
+		control_device_test(m, r->device, "receipt_sent", r->alarm, NULL);
+		control_device_test(m, r->device, "alerted", r->alarm, "installer (on-duty workers are not alerted)");
+	}
 	free(r->pending_key);
 	json_decref(r->id);
 	json_decref(r->payload);
@@ -178,7 +185,10 @@ void ingest_message(struct manager *m, const char *device_raw, size_t device_len
 
 	struct device *dev = device_get(m, device);
 	struct alarm_decision d;
-	alarm_decide(m->cfg, device, dev != NULL, dev && dev->test, &ev, has_open, m, &d);
+	alarm_decide(m->cfg, device, dev != NULL, dev && (dev->test || dev->testing), &ev, has_open, m, &d);
+	bool watched = dev && dev->testing && (d.action == ACT_OPEN || d.action == ACT_JOIN);
+	if (watched)
+		control_device_test(m, device, "received", -1, tc_type_name(ev.type));
 	alarm = alarm_apply(m, device, &ev, &d, now);
 	if (dev) {
 		dev->last_seen = now;
@@ -200,6 +210,8 @@ void ingest_message(struct manager *m, const char *device_raw, size_t device_len
 	            now, ev.has_ts ? ev.ts_ms : (int64_t)-1, (int64_t)(dev != NULL), alarm,
 	            (int64_t)ev.battery, ev.has_rssi ? (double)ev.rssi : (double)NAN, payload, len);
 	struct receipt *r = receipt_new(device, ev.id, "stored", alarm);
+	if (r)
+		r->test_watch = watched;
 	if (r && (r->pending_key = strdup(pkey)) &&
 	    map_put(&m->pending, pkey, pending_value(alarm)) == 0) {
 		r->payload = json_incref(ev.root);

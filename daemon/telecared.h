@@ -104,7 +104,9 @@ struct device {
 	char *resident_id;          /* NULL for an unknown device */
 	char *kind;
 	int64_t heartbeat_ms;       /* 0: not supervised */
-	bool test;                  /* put on test by the installer */
+	bool test;                  /* put on test by the installer (stored) */
+	bool testing;               /* `device test` is waiting for its next alarm (memory only:
+	                               a crash must not leave a device's alarms as tests) */
 	int64_t created_at;
 	int64_t last_seen;          /* from the latest event; 0: never */
 	int battery, rssi;          /* last reported; battery -1, rssi INT32_MIN: unknown */
@@ -441,6 +443,10 @@ int control_open(struct manager *m, const char *path);
 void control_close(struct manager *m);
 /* Notify `events --follow` clients of a committed event. */
 void control_event_stored(struct manager *m, json_t *event);
+/* `device test`: tell the installer waiting on this device what just happened
+ * ("received", "stored", "receipt_sent", "alerted"); "alerted" ends the test. */
+void control_device_test(struct manager *m, const char *device, const char *stage,
+                         int64_t alarm, const char *detail);
 /* Run one request; returns the answer object (new reference). */
 json_t *api_dispatch(struct manager *m, json_t *request);
 json_t *event_row_json(struct sqlite3_stmt *st);   /* a row of the events query */
