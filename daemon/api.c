@@ -1,6 +1,7 @@
 /* The commands of the control protocol (docs/CONTROL.md). Each takes the
  * request's args and returns {"ok": true, "data": ...} or {"ok": false,
  * "error": "..."}; errors say what was wrong and with which id. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,31 +234,83 @@ static json_t *cmd_resident_remove(struct manager *m, json_t *args)
 
 /* ---- devices ---- */
 
-static json_t *cmd_device_add(struct manager *m, json_t *args)
+/* Everything device.add checks, for add and for each row of an import.
+ * 0, or -1 with the reason in msg. */
+static int check_device_args(struct manager *m, json_t *args, char *msg, size_t len)
 {
 	json_t *err = NULL;
 	const char *id = arg_id(args, "id", "device", &err);
 	const char *rid = err ? NULL : arg_id(args, "resident", "resident", &err);
-	const char *kind = arg_text(args, "kind", &err);
-	if (err)
-		return err;
+	const char *kind = err ? NULL : arg_text(args, "kind", &err);
+	const char *source = err ? NULL : arg_text(args, "source", &err);
+	const char *address = err ? NULL : arg_text(args, "address", &err);
 	json_t *hb = json_object_get(args, "heartbeat_ms");
+	struct device *taken = NULL;
+	if (err) {
+		snprintf(msg, len, "%s", json_string_value(json_object_get(err, "error")));
+		json_decref(err);
+		return -1;
+	}
 	if (hb && !json_is_null(hb) &&
 	    (!json_is_integer(hb) || json_integer_value(hb) < 0 ||
 	     json_integer_value(hb) > 366LL * 86400 * 1000))
-		return fail("device %s: heartbeat_ms must be an integer from 0 to a year", id);
-	if (kind && strlen(kind) > 64)
-		return fail("device %s: kind must be at most 64 characters", id);
-	if (device_get(m, id))
-		return fail("device %s already exists", id);
-	if (!resident_get(m, rid))
-		return fail("resident %s does not exist; add it first (telecarectl resident add)", rid);
+		snprintf(msg, len, "device %s: heartbeat must be a duration from 0 to a year", id);
+	else if (kind && strlen(kind) > 64)
+		snprintf(msg, len, "device %s: kind must be at most 64 characters", id);
+	else if (device_get(m, id))
+		snprintf(msg, len, "device %s already exists", id);
+	else if (!resident_get(m, rid))
+		snprintf(msg, len, "resident %s does not exist; add it first (telecarectl resident add)", rid);
+	else if (!source != !address)
+		snprintf(msg, len, "device %s: --source and --address go together", id);
+	else if (source && !source_get(m->cfg, source))
+		snprintf(msg, len, "device %s: no [source %s] in the configuration", id, source);
+	else if (address && (!*address || strlen(address) >= TC_ADDRESS_MAX))
+		snprintf(msg, len, "device %s: address must be 1-%d bytes", id, TC_ADDRESS_MAX - 1);
+	else if (source && (taken = device_by_address(m, source, address)))
+		snprintf(msg, len, "device %s: address %s of source %s is already device %s", id, address,
+		         source, taken->id);
+	else
+		return 0;
+	return -1;
+}
+
+/* ChirpStack spells a DevEUI in lowercase hex: so must its address here. */
+static void normalize_address(struct manager *m, json_t *args)
+{
+	const char *source = json_string_value(json_object_get(args, "source"));
+	const char *address = json_string_value(json_object_get(args, "address"));
+	const struct tc_source *src = source ? source_get(m->cfg, source) : NULL;
+	if (!src || !address || src->format != TC_SRC_CHIRPSTACK)
+		return;
+	char *low = strdup(address);
+	for (char *c = low; c && *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if (low)
+		json_object_set_new(args, "address", json_string(low));
+	free(low);
+}
+
+static json_t *cmd_device_add(struct manager *m, json_t *args)
+{
+	char msg[512];
+	normalize_address(m, args);
+	if (check_device_args(m, args, msg, sizeof(msg)) < 0)
+		return fail("%s", msg);
+	const char *id = json_string_value(json_object_get(args, "id"));
+	const char *rid = json_string_value(json_object_get(args, "resident"));
+	const char *kind = json_string_value(json_object_get(args, "kind"));
+	const char *source = json_string_value(json_object_get(args, "source"));
+	const char *address = json_string_value(json_object_get(args, "address"));
+	json_t *hb = json_object_get(args, "heartbeat_ms");
 	struct device *d = calloc(1, sizeof(*d));
 	if (!d)
 		return fail("out of memory");
 	d->id = strdup(id);
 	d->resident_id = strdup(rid);
 	d->kind = dup_or_null(kind);
+	d->source = dup_or_null(source);
+	d->address = dup_or_null(address);
 	d->heartbeat_ms = hb ? json_integer_value(hb) : 0;
 	d->created_at = tc_now_ms();
 	d->battery = -1;
@@ -411,28 +464,25 @@ static json_t *cmd_device_import(struct manager *m, json_t *args)
 	size_t n_err = 0, i;
 	struct map seen = { 0 };
 	json_array_foreach(rows, i, row) {
-		json_t *e = NULL;
 		json_int_t line = json_integer_value(json_object_get(row, "line"));
-		const char *id = arg_id(row, "id", "device", &e);
-		const char *rid = e ? NULL : arg_id(row, "resident", "resident", &e);
-		const char *kind = e ? NULL : arg_text(row, "kind", &e);
-		json_t *hb = json_object_get(row, "heartbeat_ms");
-		char msg[256] = "";
-		if (e)
-			snprintf(msg, sizeof(msg), "%s", json_string_value(json_object_get(e, "error")));
-		else if (device_get(m, id))
-			snprintf(msg, sizeof(msg), "device %s already exists", id);
-		else if (map_get(&seen, id))
-			snprintf(msg, sizeof(msg), "device %s appears twice in the file", id);
-		else if (!resident_get(m, rid))
-			snprintf(msg, sizeof(msg), "resident %s does not exist", rid);
-		else if (kind && strlen(kind) > 64)
-			snprintf(msg, sizeof(msg), "kind must be at most 64 characters");
-		else if (hb && !json_is_null(hb) && (!json_is_integer(hb) || json_integer_value(hb) < 0))
-			snprintf(msg, sizeof(msg), "heartbeat must be a duration");
-		json_decref(e);
-		if (id && !*msg)
+		const char *id = json_string_value(json_object_get(row, "id"));
+		const char *source = json_string_value(json_object_get(row, "source"));
+		const char *address = json_string_value(json_object_get(row, "address"));
+		char msg[512] = "", akey[TC_ADDRESS_MAX + 80] = "";
+		normalize_address(m, row);
+		address = json_string_value(json_object_get(row, "address"));
+		if (source && address)
+			snprintf(akey, sizeof(akey), "%s\n%s", source, address);
+		if (check_device_args(m, row, msg, sizeof(msg)) == 0) {
+			/* and against the rows before it */
+			if (map_get(&seen, id))
+				snprintf(msg, sizeof(msg), "device %s appears twice in the file", id);
+			else if (*akey && map_get(&seen, akey))
+				snprintf(msg, sizeof(msg), "address %s of source %s appears twice", address, source);
 			map_put(&seen, id, (void *)1);
+			if (*akey)
+				map_put(&seen, akey, (void *)1);
+		}
 		if (*msg && n_err++ < 10) {
 			size_t len = strlen(errors);
 			snprintf(errors + len, sizeof(errors) - len, "%sline %lld: %s", len ? "; " : "",
@@ -451,6 +501,38 @@ static json_t *cmd_device_import(struct manager *m, json_t *args)
 	}
 	log_info("device import: %zu devices added", json_array_size(added));
 	return ok(json_pack("{s:I, s:o}", "added", (json_int_t)json_array_size(added), "devices", added));
+}
+
+/* What sources sent that became no event: per source and address. */
+static json_t *cmd_source_unmapped(struct manager *m, json_t *args)
+{
+	(void)args;
+	sqlite3_stmt *s = store_query(m,
+		"SELECT source, address, count(*), min(received_at), max(received_at),"
+		" (SELECT reason FROM unmapped l WHERE l.source = u.source AND l.address IS u.address"
+		"  ORDER BY seq DESC LIMIT 1),"
+		" (SELECT payload FROM unmapped l WHERE l.source = u.source AND l.address IS u.address"
+		"  ORDER BY seq DESC LIMIT 1)"
+		" FROM unmapped u GROUP BY source, address ORDER BY max(received_at) DESC LIMIT 1000");
+	if (!s)
+		return fail("database query failed");
+	json_t *list = json_array();
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *payload = (const char *)sqlite3_column_blob(s, 6);
+		int plen = sqlite3_column_bytes(s, 6);
+		json_t *pj = payload && tc_utf8_valid(payload, (size_t)plen)
+		             ? json_stringn(payload, (size_t)plen) : json_null();
+		json_array_append_new(list, json_pack("{s:s, s:o, s:I, s:o, s:o, s:s, s:o}",
+		                      "source", (const char *)sqlite3_column_text(s, 0),
+		                      "address", json_str_or_null((const char *)sqlite3_column_text(s, 1)),
+		                      "messages", (json_int_t)sqlite3_column_int64(s, 2),
+		                      "first_seen", json_time_or_null(sqlite3_column_int64(s, 3)),
+		                      "last_seen", json_time_or_null(sqlite3_column_int64(s, 4)),
+		                      "reason", (const char *)sqlite3_column_text(s, 5),
+		                      "last_payload", pj ? pj : json_null()));
+	}
+	sqlite3_reset(s);
+	return ok(list);
 }
 
 /* ---- alarms ---- */
@@ -877,6 +959,7 @@ static const struct {
 	{ "device.test", cmd_device_test },
 	{ "device.adopt", cmd_device_adopt },
 	{ "device.import", cmd_device_import },
+	{ "source.unmapped", cmd_source_unmapped },
 	{ "alarm.list", cmd_alarm_list },
 	{ "alarm.show", cmd_alarm_show },
 	{ "events", cmd_events },

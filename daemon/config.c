@@ -172,6 +172,82 @@ static int policy_key(struct parse *p, const char *pname, const char *name, cons
 	           name, pname);
 }
 
+static struct tc_source *source_section(struct parse *p, const char *name)
+{
+	struct config *c = p->c;
+	for (size_t i = 0; i < c->n_sources; i++)
+		if (strcmp(c->sources[i]->name, name) == 0)
+			return c->sources[i];
+	struct tc_source **n = realloc(c->sources, (c->n_sources + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	c->sources = n;
+	struct tc_source *src = calloc(1, sizeof(*src));
+	if (!src || !(src->name = strdup(name))) {
+		free(src);
+		return NULL;
+	}
+	src->format = (enum tc_source_format)-1;
+	c->sources[c->n_sources++] = src;
+	return src;
+}
+
+/* [source NAME] (docs/SOURCES.md): format, topic, rule = FIELD=VALUE -> TYPE */
+static int source_key(struct parse *p, const char *sname, const char *name, const char *value)
+{
+	char err[200];
+	if (!tc_device_id_valid(sname, strlen(sname)))
+		return bad(p, "source name \"%s\" must be 1-64 of [A-Za-z0-9._-]", sname);
+	struct tc_source *src = source_section(p, sname);
+	if (!src)
+		return bad(p, "out of memory");
+	if (!strcmp(name, "format")) {
+		int f = tc_source_format_from_name(value);
+		if (f < 0)
+			return bad(p, "format must be zigbee2mqtt, chirpstack or ttn, not \"%s\"", value);
+		src->format = (enum tc_source_format)f;
+		return 1;
+	}
+	if (!strcmp(name, "topic")) {
+		if (!*value || strlen(value) > 200 || value[0] == '$')
+			return bad(p, "topic must be an MQTT topic filter such as zigbee2mqtt/#");
+		free(src->topic);
+		src->topic = strdup(value);
+		return 1;
+	}
+	if (!strcmp(name, "rule")) {
+		struct tc_rule *n = realloc(src->rules, (src->n_rules + 1) * sizeof(*n));
+		if (!n)
+			return bad(p, "out of memory");
+		src->rules = n;
+		if (tc_rule_parse(value, &src->rules[src->n_rules], err, sizeof(err)) < 0)
+			return bad(p, "%s", err);
+		src->n_rules++;
+		return 1;
+	}
+	return bad(p, "unknown key \"%s\" in [source %s] (format, topic, rule)", name, sname);
+}
+
+static void source_free(struct tc_source *src)
+{
+	if (!src)
+		return;
+	for (size_t i = 0; i < src->n_rules; i++)
+		tc_rule_clear(&src->rules[i]);
+	free(src->rules);
+	free(src->topic);
+	free(src->name);
+	free(src);
+}
+
+const struct tc_source *source_get(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_sources; i++)
+		if (strcmp(c->sources[i]->name, name) == 0)
+			return c->sources[i];
+	return NULL;
+}
+
 /* [supervision] (docs/SPEC-EXTENSIONS.md) */
 static int supervision_key(struct parse *p, const char *name, const char *value)
 {
@@ -294,6 +370,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return policy_key(p, section + 7, name, value);
 	if (strcmp(section, "supervision") == 0)
 		return supervision_key(p, name, value);
+	if (strncmp(section, "source ", 7) == 0)
+		return source_key(p, section + 7, name, value);
 	return bad(p, "unknown section [%s]", section);
 }
 
@@ -435,6 +513,17 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 			return NULL;
 		}
 	}
+	for (size_t i = 0; i < p.c->n_sources; i++) {
+		struct tc_source *src = p.c->sources[i];
+		if ((int)src->format < 0) {
+			snprintf(err, errlen, "%s: [source %s] needs a format (zigbee2mqtt, chirpstack or ttn)",
+			         path ? path : "defaults", src->name);
+			config_free(p.c);
+			return NULL;
+		}
+		if (!src->topic)
+			src->topic = strdup(tc_source_default_topic(src->format));
+	}
 	if ((p.c->mqtt.certfile == NULL) != (p.c->mqtt.keyfile == NULL)) {
 		snprintf(err, errlen, "%s: [mqtt] certfile and keyfile go together", path ? path : "defaults");
 		config_free(p.c);
@@ -472,5 +561,8 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_policies; i++)
 		policy_unref(c->policies[i]);
 	free(c->policies);
+	for (size_t i = 0; i < c->n_sources; i++)
+		source_free(c->sources[i]);
+	free(c->sources);
 	free(c);
 }

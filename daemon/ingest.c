@@ -28,6 +28,7 @@ struct receipt {
 	enum tc_type type;
 	bool known;
 	bool test_watch;             /* an installer runs `device test` on this device */
+	bool silent;                 /* from a source: nobody listens for a receipt */
 };
 
 static void send_receipt(struct manager *m, const char *device, json_t *id, const char *status,
@@ -67,7 +68,8 @@ static void receipt_committed(struct manager *m, void *data)
 	}
 	if (r->test_watch)
 		control_device_test(m, r->device, "stored", r->alarm, NULL);
-	send_receipt(m, r->device, r->id, r->status, r->alarm, NULL);
+	if (!r->silent)
+		send_receipt(m, r->device, r->id, r->status, r->alarm, NULL);
 	if (r->test_watch) {
 		control_device_test(m, r->device, "receipt_sent", r->alarm, NULL);
 		control_device_test(m, r->device, "alerted", r->alarm, "installer (on-duty workers are not alerted)");
@@ -79,7 +81,7 @@ static void receipt_committed(struct manager *m, void *data)
 }
 
 static void reject(struct manager *m, const char *device, size_t device_len, bool device_ok,
-                   json_t *id, const void *payload, size_t len, const char *error)
+                   json_t *id, const void *payload, size_t len, const char *error, bool receipt)
 {
 	char clean[TC_DEVICE_ID_MAX + 8], topic_dev[TOPIC_ID_MAX + 1];
 	tc_sanitize(device, device_len, clean, sizeof(clean));
@@ -96,7 +98,7 @@ static void reject(struct manager *m, const char *device, size_t device_len, boo
 
 	/* The receipt goes to the topic the device used, even when its id is
 	 * malformed, as long as that is a topic we can publish to. */
-	if (device_len <= TOPIC_ID_MAX && !memchr(device, '\0', device_len)) {
+	if (receipt && device_len <= TOPIC_ID_MAX && !memchr(device, '\0', device_len)) {
 		memcpy(topic_dev, device, device_len);
 		topic_dev[device_len] = '\0';
 		send_receipt(m, topic_dev, id, "rejected", -1, error);
@@ -131,8 +133,8 @@ static struct receipt *receipt_new(const char *device, json_t *id, const char *s
 	return r;
 }
 
-void ingest_message(struct manager *m, const char *device_raw, size_t device_len,
-                    const void *payload, size_t len)
+static void ingest(struct manager *m, const char *device_raw, size_t device_len,
+                   const void *payload, size_t len, bool receipt)
 {
 	char err[256], device[TC_DEVICE_ID_MAX + 1];
 	struct tc_event ev;
@@ -142,7 +144,7 @@ void ingest_message(struct manager *m, const char *device_raw, size_t device_len
 	m->count.received++;
 	bool device_ok = tc_device_id_valid(device_raw, device_len);
 	if (tc_event_decode(payload, len, m->cfg->mqtt.max_payload, &ev, &id, err, sizeof(err)) < 0) {
-		reject(m, device_raw, device_len, device_ok, id, payload, len, err);
+		reject(m, device_raw, device_len, device_ok, id, payload, len, err, receipt);
 		json_decref(id);
 		return;
 	}
@@ -150,7 +152,7 @@ void ingest_message(struct manager *m, const char *device_raw, size_t device_len
 		char clean[TC_DEVICE_ID_MAX + 8];
 		snprintf(err, sizeof(err), "invalid device id \"%s\" in the topic: 1-%d of [A-Za-z0-9._-]",
 		         tc_sanitize(device_raw, device_len, clean, sizeof(clean)), TC_DEVICE_ID_MAX);
-		reject(m, device_raw, device_len, false, id, payload, len, err);
+		reject(m, device_raw, device_len, false, id, payload, len, err, receipt);
 		json_decref(id);
 		tc_event_clear(&ev);
 		return;
@@ -175,8 +177,10 @@ void ingest_message(struct manager *m, const char *device_raw, size_t device_len
 		} else {
 			m->count.duplicate++;
 			struct receipt *r = receipt_new(device, ev.id, "duplicate", alarm);
-			if (r)
+			if (r) {
+				r->silent = !receipt;
 				store_after_commit(m, receipt_committed, r);
+			}
 		}
 		tc_event_clear(&ev);
 		store_maybe_flush(m);
@@ -210,8 +214,10 @@ void ingest_message(struct manager *m, const char *device_raw, size_t device_len
 	            now, ev.has_ts ? ev.ts_ms : (int64_t)-1, (int64_t)(dev != NULL), alarm,
 	            (int64_t)ev.battery, ev.has_rssi ? (double)ev.rssi : (double)NAN, payload, len);
 	struct receipt *r = receipt_new(device, ev.id, "stored", alarm);
-	if (r)
+	if (r) {
 		r->test_watch = watched;
+		r->silent = !receipt;
+	}
 	if (r && (r->pending_key = strdup(pkey)) &&
 	    map_put(&m->pending, pkey, pending_value(alarm)) == 0) {
 		r->payload = json_incref(ev.root);
@@ -230,4 +236,67 @@ void ingest_message(struct manager *m, const char *device_raw, size_t device_len
 	}
 	tc_event_clear(&ev);
 	store_maybe_flush(m);
+}
+
+void ingest_message(struct manager *m, const char *device, size_t device_len,
+                    const void *payload, size_t len)
+{
+	ingest(m, device, device_len, payload, len, true);
+}
+
+void ingest_event(struct manager *m, const char *device, const void *payload, size_t len)
+{
+	ingest(m, device, strlen(device), payload, len, false);
+}
+
+/* A message on a source's topic (docs/SOURCES.md): its events go the way of
+ * any device event when the address belongs to a registered device; anything
+ * else is kept as "unmapped" for the installers, never dropped. */
+void ingest_source(struct manager *m, const struct tc_source *src, const char *topic,
+                   const void *payload, size_t len)
+{
+	char address[TC_ADDRESS_MAX], err[256], clean[128];
+	json_t *events = NULL;
+	int64_t now = tc_now_ms();
+	address[0] = '\0';
+	int rc = tc_source_decode(src, topic, payload, len, now, address, sizeof(address), &events,
+	                          err, sizeof(err));
+	if (rc == 1)
+		return;  /* not about a device (bridge state, commands, joins) */
+	struct device *d = rc == 0 ? device_by_address(m, src->name, address) : NULL;
+	const char *reason = rc < 0 ? err
+	                     : !d ? "no device registered for this address"
+	                     : json_array_size(events) == 0 ? "no rule matched" : NULL;
+	if (reason && !d && rc == 0) {
+		/* Unregistered addresses (every lamp on a zigbee network) are kept
+		 * and listed, but one message per address a minute is enough. */
+		char key[TC_ADDRESS_MAX + 80];
+		snprintf(key, sizeof(key), "%s\n%s", src->name, address);
+		void *last = map_get(&m->unmapped_seen, key);
+		if (last && now - (int64_t)(intptr_t)last < 60000)
+			return;
+		map_put(&m->unmapped_seen, key, (void *)(intptr_t)now);
+	}
+	if (reason) {
+		m->count.received++;
+		log_full(LOG_NOTICE, NULL, 0, NULL, "source %s: %s %s: %s", src->name,
+		         rc < 0 ? "message on" : "address",
+		         tc_sanitize(rc < 0 ? topic : address, strlen(rc < 0 ? topic : address), clean,
+		                     sizeof(clean)), reason);
+		store_write(m, ST_UNMAPPED_INSERT, "isssssb", now, src->name, rc < 0 ? NULL : address,
+		            d ? d->id : NULL, topic, reason, payload,
+		            len > REJECT_KEEP_BYTES ? (size_t)REJECT_KEEP_BYTES : len);
+		json_decref(events);
+		store_maybe_flush(m);
+		return;
+	}
+	size_t i;
+	json_t *ev;
+	json_array_foreach(events, i, ev) {
+		char *text = json_dumps(ev, JSON_COMPACT);
+		if (text)
+			ingest(m, d->id, strlen(d->id), text, strlen(text), false);
+		free(text);
+	}
+	json_decref(events);
 }

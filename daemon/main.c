@@ -124,6 +124,7 @@ static void manager_free(struct manager *m)
 	registry_free(m);
 	roster_free(m);
 	map_free(&m->pending);  /* values are integers, not pointers */
+	map_free(&m->unmapped_seen);
 	sd_event_source_disable_unref(m->status_timer);
 	config_free(m->cfg);
 	sd_event_unref(m->event);

@@ -146,6 +146,12 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
 		if (r != MOSQ_ERR_SUCCESS)
 			log_error("mqtt: cannot subscribe to %s: %s", topic, mosquitto_strerror(r));
 	}
+	for (size_t i = 0; i < m->cfg->n_sources; i++) {
+		int r = mosquitto_subscribe(mosq, NULL, m->cfg->sources[i]->topic, 1);
+		if (r != MOSQ_ERR_SUCCESS)
+			log_error("mqtt: cannot subscribe to %s for source %s: %s", m->cfg->sources[i]->topic,
+			          m->cfg->sources[i]->name, mosquitto_strerror(r));
+	}
 	publish_presence(m, "online");
 	publish_all_open(m);
 	supervise_broker(m, true, tc_now_ms());
@@ -197,6 +203,17 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
 	(void)mosq;
 	if (m->shutting_down)
 		return;  /* no receipt: the device resends to the next run */
+	for (size_t i = 0; i < m->cfg->n_sources; i++) {
+		bool match = false;
+		const struct tc_source *src = m->cfg->sources[i];
+		if (mosquitto_topic_matches_sub(src->topic, msg->topic, &match) == MOSQ_ERR_SUCCESS && match) {
+			/* A retained state replayed on (re)subscribing is not news:
+			 * a stale "smoke": true must not open a new alarm. */
+			if (!msg->retain)
+				ingest_source(m, src, msg->topic, msg->payload, (size_t)msg->payloadlen);
+			return;
+		}
+	}
 	const char *rest = strip_prefix(m, msg->topic);
 	if (!rest)
 		return;

@@ -64,11 +64,28 @@ void device_save(struct manager *m, const struct device *d)
 	            d->heartbeat_ms, (int64_t)d->test, d->created_at, d->source, d->address);
 }
 
+static void address_key(const struct device *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s\n%s", d->source, d->address);
+}
+
+struct device *device_by_address(struct manager *m, const char *source, const char *address)
+{
+	char key[TC_ADDRESS_MAX + 80];
+	snprintf(key, sizeof(key), "%s\n%s", source, address);
+	return map_get(&m->by_address, key);
+}
+
 int device_add(struct manager *m, struct device *d)
 {
+	char key[TC_ADDRESS_MAX + 80];
 	if (map_put(&m->devices, d->id, d) < 0) {
 		device_free(d);
 		return -1;
+	}
+	if (d->source && d->address) {
+		address_key(d, key, sizeof(key));
+		map_put(&m->by_address, key, d);
 	}
 	device_save(m, d);
 	d->heap_index = SIZE_MAX;
@@ -80,8 +97,14 @@ void device_remove(struct manager *m, const char *id)
 {
 	store_write(m, ST_DEVICE_DELETE, "is", tc_now_ms(), id);
 	struct device *d = map_del(&m->devices, id);
-	if (d)
+	if (d) {
 		supervise_unwatch(m, d);
+		if (d->source && d->address) {
+			char key[TC_ADDRESS_MAX + 80];
+			address_key(d, key, sizeof(key));
+			map_del(&m->by_address, key);
+		}
+	}
 	device_free(d);
 }
 
@@ -94,6 +117,7 @@ void registry_free(struct manager *m)
 		device_free(v);
 	map_free(&m->residents);
 	map_free(&m->devices);
+	map_free(&m->by_address);
 }
 
 json_t *json_str_or_null(const char *s)

@@ -87,6 +87,9 @@ static const char *write_sql[ST__WRITE_COUNT] = {
 		"INSERT INTO shifts(id, worker_id, kind, days, start_min, end_min, from_at, to_at,"
 		" created_at) VALUES (?,?,?,?,?,?,?,?,?)",
 	[ST_SHIFT_DELETE] = "UPDATE shifts SET removed_at = ? WHERE id = ?",
+	[ST_UNMAPPED_INSERT] =
+		"INSERT INTO unmapped(received_at, source, address, device_id, topic, reason, payload)"
+		" VALUES (?,?,?,?,?,?,?)",
 };
 
 /* Version 1. A new version appends a migration step; old steps never change. */
@@ -115,6 +118,10 @@ static const char *schema_v1 =
 	"CREATE INDEX alarms_opened ON alarms(opened_at);"
 	"CREATE TABLE workers(id TEXT PRIMARY KEY, name TEXT NOT NULL, team TEXT, phone TEXT,"
 	" webhook TEXT, created_at INTEGER NOT NULL, removed_at INTEGER);"
+	"CREATE TABLE unmapped(seq INTEGER PRIMARY KEY, received_at INTEGER NOT NULL,"
+	" source TEXT NOT NULL, address TEXT, device_id TEXT, topic TEXT NOT NULL,"
+	" reason TEXT NOT NULL, payload BLOB);"
+	"CREATE INDEX unmapped_address ON unmapped(source, address, seq);"
 	"CREATE TABLE shifts(id INTEGER PRIMARY KEY, worker_id TEXT NOT NULL, kind TEXT NOT NULL,"
 	" days INTEGER, start_min INTEGER, end_min INTEGER, from_at INTEGER, to_at INTEGER,"
 	" created_at INTEGER NOT NULL, removed_at INTEGER);"
@@ -572,6 +579,11 @@ static int load_devices(struct manager *m)
 		d->rssi = INT32_MIN;
 		if (map_put(&m->devices, d->id, d) < 0)
 			return -1;
+		if (d->source && d->address) {
+			char key[TC_ADDRESS_MAX + 80];
+			snprintf(key, sizeof(key), "%s\n%s", d->source, d->address);
+			map_put(&m->by_address, key, d);
+		}
 	}
 	sqlite3_reset(s);
 	/* Last seen, battery and signal of each registered device: its latest event. */

@@ -18,6 +18,7 @@
 #include <systemd/sd-event.h>
 
 #include "telecare/event.h"
+#include "telecare/source.h"
 #include "telecare/util.h"
 #include "map.h"
 
@@ -82,6 +83,8 @@ struct config {
 	size_t n_outcomes;
 	struct policy **policies;   /* from [policy NAME] sections, in file order */
 	size_t n_policies;
+	struct tc_source **sources; /* from [source NAME] sections */
+	size_t n_sources;
 	struct {
 		int64_t grace_ms;           /* allowed beyond a device's heartbeat interval */
 		int battery_low;            /* percent: below opens low_battery */
@@ -212,6 +215,7 @@ struct manager {
 	/* registry.c */
 	struct map residents;        /* id -> struct resident */
 	struct map devices;          /* id -> struct device (registered only) */
+	struct map by_address;       /* "<source>\n<address>" -> struct device */
 
 	/* alarm.c */
 	struct map alarms;           /* decimal id -> struct alarm (unresolved only) */
@@ -240,7 +244,8 @@ struct manager {
 	struct webhooks *webhooks;
 
 	/* ingest.c */
-	struct map pending;          /* "<device>\n<id key>" -> alarm id + 1 (uncommitted events) */
+	struct map pending;          /* "<device>\n<id key>" -> alarm id + 2 (uncommitted events) */
+	struct map unmapped_seen;    /* "<source>\n<address>" -> when last kept (ms) */
 	int64_t next_event_seq;
 
 	/* control.c */
@@ -302,7 +307,7 @@ int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, 
 enum store_stmt {
 	ST_EVENT_INSERT, ST_REJECT_INSERT, ST_ALARM_UPSERT, ST_TIMELINE_INSERT,
 	ST_RESIDENT_UPSERT, ST_RESIDENT_DELETE, ST_DEVICE_UPSERT, ST_DEVICE_DELETE,
-	ST_WORKER_UPSERT, ST_WORKER_DELETE, ST_SHIFT_INSERT, ST_SHIFT_DELETE,
+	ST_WORKER_UPSERT, ST_WORKER_DELETE, ST_SHIFT_INSERT, ST_SHIFT_DELETE, ST_UNMAPPED_INSERT,
 	ST__WRITE_COUNT,
 };
 int store_open(struct manager *m, const char *path);
@@ -334,6 +339,7 @@ struct alarm *alarm_from_row(struct sqlite3_stmt *s);
 /* ---- registry.c ---- */
 struct resident *resident_get(struct manager *m, const char *id);
 struct device *device_get(struct manager *m, const char *id);
+struct device *device_by_address(struct manager *m, const char *source, const char *address);
 int resident_add(struct manager *m, struct resident *r);   /* takes ownership */
 void resident_remove(struct manager *m, const char *id);
 int device_add(struct manager *m, struct device *d);       /* takes ownership; supervised */
@@ -435,8 +441,16 @@ void publish_board_seen(struct manager *m, const char *alarm_id, size_t len, boo
                         size_t payloadlen);
 
 /* ---- ingest.c ---- */
+/* A message on <prefix>/dev/{device}/event: receipted (SPEC 2.2). */
 void ingest_message(struct manager *m, const char *device, size_t device_len,
                     const void *payload, size_t len);
+/* An event from a source, for a registered device: the same path, no receipt
+ * (zigbee2mqtt and LoRaWAN devices do not listen for one). */
+void ingest_event(struct manager *m, const char *device, const void *payload, size_t len);
+/* A message on a source's topic. */
+void ingest_source(struct manager *m, const struct tc_source *src, const char *topic,
+                   const void *payload, size_t len);
+const struct tc_source *source_get(const struct config *c, const char *name);
 
 /* ---- control.c / api.c ---- */
 int control_open(struct manager *m, const char *path);
