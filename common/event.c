@@ -39,6 +39,8 @@ static const struct {
 	[TC_T_CONNECTION_RESTORED] = { "connection_restored", TC_KIND_RESTORAL, 0 },
 	[TC_T_CANCEL] = { "cancel", TC_KIND_CANCEL, 0 },
 	[TC_T_HEARTBEAT] = { "heartbeat", TC_KIND_HEARTBEAT, 0 },
+	/* receipts stop while the store fails: more urgent than a flat battery */
+	[TC_T_STORAGE_FAILED] = { "storage_failed", TC_KIND_TECHNICAL, 2 },
 };
 
 const char *tc_type_name(enum tc_type t)
@@ -177,7 +179,8 @@ static int decode_fields(json_t *root, struct tc_event *ev, char *err, size_t er
 	if (!json_is_string(v))
 		return fail(err, errlen, "field \"type\" must be a string");
 	ev->type = tc_type_from_name(json_string_value(v));
-	if (ev->type == TC_T_INVALID) {
+	if (ev->type == TC_T_INVALID || ev->type >= TC_T__DEVICE_COUNT) {
+		ev->type = TC_T_INVALID;
 		char clean[40];
 		return fail(err, errlen, "unknown event type \"%s\"",
 		            tc_sanitize(json_string_value(v), json_string_length(v), clean, sizeof(clean)));

@@ -401,10 +401,13 @@ static void fail(struct manager *m, const char *what)
 		          st->path, what, sqlite3_errmsg(st->db), st->n_ops, RETRY_MS);
 	snprintf(st->error, sizeof(st->error), "%s: %s", what, sqlite3_errmsg(st->db));
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	bool was_failed = st->failed;
 	st->failed = true;
 	sd_event_source_set_enabled(st->defer, SD_EVENT_OFF);
 	sd_event_source_set_time_relative(st->retry, RETRY_MS * 1000ULL);
 	sd_event_source_set_enabled(st->retry, SD_EVENT_ONESHOT);
+	if (!was_failed)
+		supervise_storage(m, false, st->error);
 	manager_status(m);
 }
 
@@ -451,6 +454,7 @@ int store_flush(struct manager *m)
 		log_notice("database %s: writes succeed again", st->path);
 		st->failed = false;
 		st->error[0] = '\0';
+		supervise_storage(m, true, NULL);
 		manager_status(m);
 	}
 	/* Run what waited for durability. Callbacks may queue more. */

@@ -310,6 +310,23 @@ void supervise_broker(struct manager *m, bool connected, int64_t now)
 	rearm(m);
 }
 
+void supervise_storage(struct manager *m, bool ok, const char *error)
+{
+	int64_t now = tc_now_ms();
+	char detail[400];
+	if (!ok) {
+		/* SPEC 4: escalation goes on from memory; this alarm tells people
+		 * that receipts and the record are held back. */
+		snprintf(detail, sizeof(detail), "database writes failing (%s): alarms go on from memory, "
+		         "receipts wait until the writes succeed", error ? error : "?");
+		alarm_open_technical(m, "telecared", TC_T_STORAGE_FAILED, "telecared/storage", detail, now);
+		return;
+	}
+	struct alarm *a = alarm_by_key(m, "telecared/storage");
+	if (a)
+		alarm_resolve(m, a, "restored", "telecared", "database writes succeed again", now);
+}
+
 int supervise_init(struct manager *m)
 {
 	int r = sd_event_add_time(m->event, &m->sup_timer, CLOCK_REALTIME, 1, 1000, on_deadline, m);

@@ -381,6 +381,8 @@ void supervise_unwatch(struct manager *m, struct device *d);              /* rem
 void supervise_heard(struct manager *m, struct device *d, int64_t now);
 void supervise_battery(struct manager *m, struct device *d, int battery, int64_t now);
 void supervise_broker(struct manager *m, bool connected, int64_t now);
+/* The store failed or recovered: the gateway's own technical alarm. */
+void supervise_storage(struct manager *m, bool ok, const char *error);
 
 /* ---- escalate.c ---- */
 int escalate_init(struct manager *m);

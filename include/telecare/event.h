@@ -29,6 +29,9 @@ enum tc_type {
 	TC_T_LOW_BATTERY, TC_T_TAMPER, TC_T_POWER_LOSS, TC_T_CONNECTION_LOST,
 	TC_T_POWER_RESTORED, TC_T_CONNECTION_RESTORED,
 	TC_T_CANCEL, TC_T_HEARTBEAT,
+	TC_T__DEVICE_COUNT,
+	/* Raised by the gateway about itself; a device cannot send these. */
+	TC_T_STORAGE_FAILED = TC_T__DEVICE_COUNT,
 	TC_T__COUNT,
 	TC_T_INVALID = -1,
 };

@@ -136,11 +136,19 @@ static const struct {
 	{ "heartbeat", TC_KIND_HEARTBEAT, 0 },
 };
 
+/* The gateway's own alarm types are not for devices to send. */
+static void test_internal_type_refused(void **state)
+{
+	(void)state;
+	bad("{\"id\":\"x\",\"type\":\"storage_failed\"}", "unknown event type");
+	assert_int_equal(tc_type_kind(TC_T_STORAGE_FAILED), TC_KIND_TECHNICAL);
+}
+
 static void test_all_types(void **state)
 {
 	(void)state;
 	size_t n = sizeof(spec_types) / sizeof(spec_types[0]);
-	assert_int_equal(n, TC_T__COUNT);
+	assert_int_equal(n, TC_T__DEVICE_COUNT);  /* the types a device may send: SPEC's list */
 	for (size_t i = 0; i < n; i++) {
 		char buf[128];
 		snprintf(buf, sizeof(buf), "{\"id\":\"t%zu\",\"type\":\"%s\"}", i, spec_types[i].name);
@@ -706,6 +714,7 @@ int main(void)
 		cmocka_unit_test(test_minimal_integer_id),
 		cmocka_unit_test(test_whitespace_and_order),
 		cmocka_unit_test(test_all_types),
+		cmocka_unit_test(test_internal_type_refused),
 		cmocka_unit_test(test_unknown_fields_kept),
 		cmocka_unit_test(test_null_optional_fields_are_absent),
 		cmocka_unit_test(test_id_rules),
