@@ -3,13 +3,17 @@
  * One run is one request: the command line becomes {"cmd", "args"}, sent as
  * one line on the control socket (docs/CONTROL.md); the one-line answer's
  * data is printed as JSON (--json) or as text for people. `events --follow`
- * keeps reading event lines after the answer.
+ * keeps reading event lines after the answer; `device test` reads the stages
+ * of the device's next alarm after it. `device import` reads a CSV file here
+ * and sends its rows in one request.
  *
  * Adding a command: a build_* function (command line -> args, usually just a
  * parameter table handed to parse_params), a print_* function (data -> text)
  * and one row in `commands`. Usage and help come from that row. */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,9 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -40,6 +47,10 @@
 #define ANSWER_TIMEOUT_MS (60 * 1000)      /* a daemon that accepts but never answers */
 #define ANSWER_MAX ((size_t)512 << 20)     /* sanity cap on one answer line */
 #define EVENTS_LIMIT_MAX 10000             /* CONTROL.md: events limit */
+#define DEVICE_TEST_TIMEOUT_MS (2 * 60 * 1000)   /* device test --timeout default */
+#define IMPORT_ROWS_MAX 100000             /* device import: rows in one file */
+#define IMPORT_FILE_MAX ((size_t)256 << 20)  /* device import: bytes in one file */
+#define IMPORT_ERRORS_MAX 10               /* device import: bad lines shown */
 
 /* ---------------------------------------------------------------------- */
 /* Commands */
@@ -61,6 +72,9 @@ struct call {
 	bool follow;          /* keep reading {"event"} lines after the answer */
 	size_t *ev_width;     /* follow: the event columns' widths, set by the batch */
 	int timeout_ms;       /* wait for the answer; -1 forever */
+	bool test;            /* device test: read stage lines after the answer */
+	int64_t test_ms;      /* device test: how long to wait for the device's alarm */
+	const char *path;     /* device import: the CSV file */
 };
 
 struct command {
@@ -73,6 +87,8 @@ struct command {
 };
 
 enum { PARSE_OK = 0, PARSE_USAGE = -1, PARSE_HELP = 1 };
+
+static void put_clean(FILE *f, const char *s, size_t len);
 
 /* The usage message for wrong input: one line saying what is wrong, one
  * line saying where to look. Always exit 2. */
@@ -101,6 +117,7 @@ enum ptype {
 	P_TIME,       /* RFC 3339: checked here, sent as UTC with milliseconds */
 	P_TEAMS,      /* "night,north": comma-separated SPEC 1 names, sent without blanks */
 	P_WEEKLY,     /* --weekly DAYS HH:MM-HH:MM: two words, under key and "hours" */
+	P_PATH,       /* a file name: kept in the call (any bytes), not sent */
 };
 
 struct param {
@@ -146,13 +163,18 @@ static char *teams_normalize(const char *val, char **bad)
 	return out;
 }
 
-static int put_param(const struct call *c, const struct param *p, const char *val,
+static int put_param(struct call *c, const struct param *p, const char *val,
                      const char *val2)
 {
 	const char *what = p->name;
 	json_t *v = NULL;
 
 	switch (p->type) {
+	case P_PATH:
+		if (!val[0])
+			return usage_error("%s is empty", what);
+		c->path = val;
+		return PARSE_OK;
 	case P_STRING:
 		v = json_string(val);
 		if (!v)
@@ -335,16 +357,481 @@ static int build_by_id(struct call *c)
 	return parse_params(c, pos, NULL);
 }
 
+/* --source and --address name where a device is heard (a [source NAME] of
+ * the daemon's configuration and the device's address there): both or
+ * neither. */
+static int check_source_address(const struct call *c)
+{
+	bool src = json_object_get(c->args, "source"), addr = json_object_get(c->args, "address");
+	if (src != addr)
+		return usage_error("--source and --address go together: the [source NAME] the device "
+		                   "is heard through and its address there (usage: %s)", c->cmd->usage);
+	if (addr && !json_string_length(json_object_get(c->args, "address")))
+		return usage_error("--address needs some text");
+	return PARSE_OK;
+}
+
+/* device add and device adopt take the same options */
+static const struct param device_opts[] = {
+	{ "--resident", "resident", P_ID, true },
+	{ "--kind", "kind", P_STRING, false },
+	{ "--heartbeat", "heartbeat_ms", P_DURATION, false },
+	{ "--source", "source", P_ID, false },
+	{ "--address", "address", P_STRING, false },
+	{ 0 },
+};
+
 static int build_device_add(struct call *c)
 {
 	static const struct param pos[] = { { "device id", "id", P_ID, true }, { 0 } };
-	static const struct param opt[] = {
-		{ "--resident", "resident", P_ID, true },
-		{ "--kind", "kind", P_STRING, false },
-		{ "--heartbeat", "heartbeat_ms", P_DURATION, false },
-		{ 0 },
+	int rc = parse_params(c, pos, device_opts);
+	return rc == PARSE_OK ? check_source_address(c) : rc;
+}
+
+static int build_device_test(struct call *c)
+{
+	static const struct param pos[] = { { "device id", "id", P_ID, true }, { 0 } };
+	static const struct param opt[] = { { "--timeout", "timeout_ms", P_DURATION, false }, { 0 } };
+	int rc = parse_params(c, pos, opt);
+	if (rc != PARSE_OK)
+		return rc;
+	/* the timeout is ours: the daemon waits as long as the connection is open */
+	json_t *t = json_object_get(c->args, "timeout_ms");
+	c->test_ms = t ? json_integer_value(t) : DEVICE_TEST_TIMEOUT_MS;
+	json_object_del(c->args, "timeout_ms");
+	if (c->test_ms <= 0)
+		return usage_error("--timeout must be longer than 0 (e.g. 30s, 2m)");
+	c->test = true;
+	return PARSE_OK;
+}
+
+/* ---- device import: the CSV file ------------------------------------- */
+
+/* RFC 4180, leniently: fields separated by commas, optionally in double
+ * quotes ("" is a quote inside them, and they may span lines); lines end in
+ * LF or CRLF; blanks around fields are dropped; blank lines and lines that
+ * start with '#' are skipped. A UTF-8 byte order mark is ignored. */
+struct csv {
+	const char *path;
+	const char *p, *end;   /* what is left of the file */
+	long line;             /* the line p is on, from 1 */
+	long start;            /* the line the last record started on */
+	size_t errors;         /* lines reported as bad */
+};
+
+struct csv_field {
+	char *s;               /* NUL-terminated (a NUL byte inside is kept in len) */
+	size_t len;
+};
+
+/* "FILE:LINE: message" on stderr, at most IMPORT_ERRORS_MAX of them. */
+static void csv_error(struct csv *cv, long line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void csv_error(struct csv *cv, long line, const char *fmt, ...)
+{
+	va_list ap;
+	if (cv->errors++ >= IMPORT_ERRORS_MAX)
+		return;
+	if (line <= 0)
+		fputs(PROG ": ", stderr);
+	put_clean(stderr, cv->path, strlen(cv->path));
+	if (line > 0)
+		fprintf(stderr, ":%ld", line);
+	fputs(": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static bool csv_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/* At the end of a line: LF, CRLF, or a CR that ends the file. */
+static size_t csv_eol(const struct csv *cv, const char *p)
+{
+	if (p < cv->end && *p == '\n')
+		return 1;
+	if (p < cv->end && *p == '\r' && (p + 1 == cv->end || p[1] == '\n'))
+		return p + 1 == cv->end ? 1 : 2;
+	return 0;
+}
+
+static void csv_fields_free(struct csv_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(f[i].s);
+	free(f);
+}
+
+/* The next record into *out (*n fields). Returns 1, 0 at the end of the
+ * file, or -1 for a line that cannot be read (reported; the caller goes on
+ * when cv->p moved past it, and gives up at the end of the file). */
+static int csv_record(struct csv *cv, struct csv_field **out, size_t *n)
+{
+	struct csv_field *f = NULL;
+	size_t nf = 0, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	/* skip blank and comment lines */
+	for (;;) {
+		const char *q = cv->p;
+		if (q >= cv->end)
+			return 0;
+		while (q < cv->end && csv_blank(*q))
+			q++;
+		size_t e = csv_eol(cv, q);
+		if (q < cv->end && !e && *q != '#')
+			break;
+		if (q < cv->end && *q == '#') {
+			while (q < cv->end && *q != '\n')
+				q++;
+			e = q < cv->end ? 1 : 0;
+		}
+		cv->p = q + e;
+		cv->line++;
+	}
+	cv->start = cv->line;
+
+	for (;;) {
+		char *buf = NULL;
+		size_t blen = 0;
+		FILE *b = open_memstream(&buf, &blen);
+		if (!b) {
+			csv_fields_free(f, nf);
+			csv_error(cv, cv->start, "out of memory");
+			cv->p = cv->end;
+			return -1;
+		}
+		while (cv->p < cv->end && csv_blank(*cv->p))
+			cv->p++;
+		const char *why = NULL;
+		if (cv->p < cv->end && *cv->p == '"') {
+			long opened = cv->line;
+			cv->p++;
+			for (;;) {
+				if (cv->p >= cv->end) {
+					why = "unterminated quote";
+					break;
+				}
+				if (*cv->p == '"') {
+					if (cv->p + 1 < cv->end && cv->p[1] == '"') {
+						fputc('"', b);
+						cv->p += 2;
+						continue;
+					}
+					cv->p++;
+					break;
+				}
+				if (*cv->p == '\n')
+					cv->line++;
+				fputc(*cv->p++, b);
+			}
+			if (why) {
+				fclose(b);
+				free(buf);
+				csv_fields_free(f, nf);
+				csv_error(cv, opened, "unterminated quote: a field opened with \" "
+				          "is never closed");
+				return -1;
+			}
+			while (cv->p < cv->end && csv_blank(*cv->p))
+				cv->p++;
+			if (cv->p < cv->end && *cv->p != ',' && !csv_eol(cv, cv->p))
+				why = "text after a closing quote (a quote inside a field is written \"\")";
+		} else {
+			const char *s = cv->p;
+			while (cv->p < cv->end && *cv->p != ',' && !csv_eol(cv, cv->p)) {
+				if (*cv->p == '"')
+					why = "a quote inside an unquoted field (quote the whole field "
+					      "and write the quote as \"\")";
+				cv->p++;
+			}
+			const char *e = cv->p;
+			while (e > s && csv_blank(e[-1]))
+				e--;
+			fwrite(s, 1, (size_t)(e - s), b);
+		}
+		fclose(b);
+		if (!buf)
+			why = "out of memory";
+		if (why) {
+			free(buf);
+			csv_fields_free(f, nf);
+			csv_error(cv, cv->start, "%s", why);
+			/* resynchronize at the next line */
+			while (cv->p < cv->end && *cv->p != '\n')
+				cv->p++;
+			if (cv->p < cv->end) {
+				cv->p++;
+				cv->line++;
+			}
+			return -1;
+		}
+		if (nf == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct csv_field *nfld = realloc(f, cap * sizeof(*f));
+			if (!nfld) {
+				free(buf);
+				csv_fields_free(f, nf);
+				csv_error(cv, cv->start, "out of memory");
+				cv->p = cv->end;
+				return -1;
+			}
+			f = nfld;
+		}
+		f[nf].s = buf;
+		f[nf++].len = blen;
+
+		if (cv->p < cv->end && *cv->p == ',') {
+			cv->p++;
+			continue;
+		}
+		size_t e = csv_eol(cv, cv->p);
+		if (e) {
+			cv->p += e;
+			cv->line++;
+		}
+		break;   /* end of the line or of the file */
+	}
+	*out = f;
+	*n = nf;
+	return 1;
+}
+
+enum { COL_ID, COL_RESIDENT, COL_KIND, COL_HEARTBEAT, COL_SOURCE, COL_ADDRESS, NCOLS_CSV };
+static const char *const csv_columns[NCOLS_CSV] = {
+	"id", "resident", "kind", "heartbeat", "source", "address"
+};
+
+/* The header row: which column holds what (col[i]: the field index of
+ * csv_columns[i], or -1). Returns 0, or -1 (reported). */
+static int csv_header(struct csv *cv, const struct csv_field *f, size_t n, int *col)
+{
+	for (int i = 0; i < NCOLS_CSV; i++)
+		col[i] = -1;
+	for (size_t k = 0; k < n; k++) {
+		int i = 0;
+		while (i < NCOLS_CSV && !(strlen(f[k].s) == f[k].len &&
+		                          strcasecmp(f[k].s, csv_columns[i]) == 0))
+			i++;
+		if (i == NCOLS_CSV) {
+			cv->errors++;
+			put_clean(stderr, cv->path, strlen(cv->path));
+			fprintf(stderr, ":%ld: unknown column \"", cv->start);
+			put_clean(stderr, f[k].s, f[k].len);
+			fputs("\" (the columns are id, resident, kind, heartbeat, source, address)\n",
+			      stderr);
+			return -1;
+		}
+		if (col[i] >= 0) {
+			csv_error(cv, cv->start, "column \"%s\" appears twice", csv_columns[i]);
+			return -1;
+		}
+		col[i] = (int)k;
+	}
+	for (int i = COL_ID; i <= COL_RESIDENT; i++) {
+		if (col[i] < 0) {
+			csv_error(cv, cv->start, "the header row has no \"%s\" column (it names the "
+			          "columns: id,resident[,kind,heartbeat,source,address])", csv_columns[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One data record as an import row, or NULL (reported). */
+static json_t *csv_row(struct csv *cv, const struct csv_field *f, size_t n, const int *col,
+                       size_t ncols)
+{
+	static const char *const keys[NCOLS_CSV] = {
+		"id", "resident", "kind", "heartbeat_ms", "source", "address"
 	};
-	return parse_params(c, pos, opt);
+	if (n != ncols) {
+		csv_error(cv, cv->start, "%zu field%s, but the header row has %zu column%s", n,
+		          n == 1 ? "" : "s", ncols, ncols == 1 ? "" : "s");
+		return NULL;
+	}
+	json_t *row = json_pack("{s:I}", "line", (json_int_t)cv->start);
+	if (!row) {
+		csv_error(cv, cv->start, "out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < NCOLS_CSV; i++) {
+		if (col[i] < 0)
+			continue;
+		const struct csv_field *v = &f[col[i]];
+		json_t *j;
+		/* an empty optional cell is an absent value; empty id and resident
+		 * are sent, and the daemon names the line */
+		if (!v->len && i != COL_ID && i != COL_RESIDENT)
+			continue;
+		if (i == COL_HEARTBEAT) {
+			int64_t ms;
+			if (strlen(v->s) != v->len || tc_duration_parse(v->s, &ms) < 0) {
+				if (cv->errors++ < IMPORT_ERRORS_MAX) {
+					put_clean(stderr, cv->path, strlen(cv->path));
+					fprintf(stderr, ":%ld: bad heartbeat \"", cv->start);
+					put_clean(stderr, v->s, v->len);
+					fputs("\" (a duration: 30s, 15m, 1h, 1d)\n", stderr);
+				}
+				json_decref(row);
+				return NULL;
+			}
+			j = json_integer(ms);
+		} else {
+			j = json_stringn(v->s, v->len);
+			if (!j) {
+				csv_error(cv, cv->start, "the %s is not valid UTF-8 (save the file as UTF-8)",
+				          csv_columns[i]);
+				json_decref(row);
+				return NULL;
+			}
+		}
+		json_object_set_new(row, keys[i], j);
+	}
+	return row;
+}
+
+/* The whole file in memory (NUL-terminated), or NULL with errno set. */
+static char *read_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		errno = EISDIR;
+		return NULL;
+	}
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	while (buf) {
+		if (n == cap) {
+			char *nb = cap < IMPORT_FILE_MAX ? realloc(buf, cap * 2 + 1) : NULL;
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				errno = cap < IMPORT_FILE_MAX ? ENOMEM : EFBIG;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int e = errno;
+			free(buf);
+			buf = NULL;
+			errno = e;
+			break;
+		}
+		if (got == 0) {
+			buf[n] = '\0';
+			*len = n;
+			break;
+		}
+		n += (size_t)got;
+	}
+	int e = errno;
+	close(fd);
+	errno = e;
+	return buf;
+}
+
+static int build_device_import(struct call *c)
+{
+	static const struct param pos[] = { { "CSV file", NULL, P_PATH, true }, { 0 } };
+	int rc = parse_params(c, pos, NULL);
+	if (rc != PARSE_OK)
+		return rc;
+
+	size_t len = 0;
+	char *text = read_file(c->path, &len);
+	if (!text) {
+		fputs(PROG ": cannot read ", stderr);
+		put_clean(stderr, c->path, strlen(c->path));
+		fprintf(stderr, ": %s\n", errno == EFBIG ? "larger than 256 MiB" : strerror(errno));
+		return PARSE_USAGE;
+	}
+	struct csv cv = { .path = c->path, .p = text, .end = text + len, .line = 1 };
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		cv.p += 3;   /* the byte order mark spreadsheets write */
+
+	struct csv_field *f;
+	size_t n, ncols = 0;
+	int col[NCOLS_CSV];
+	bool have_header = false, structural = false;
+	json_t *rows = json_array();
+	int r;
+
+	while (rows && (r = csv_record(&cv, &f, &n)) != 0) {
+		if (r < 0) {
+			if (!have_header || cv.p >= cv.end)
+				structural = true;   /* nothing sensible can follow */
+			if (structural)
+				break;
+			continue;
+		}
+		if (!have_header) {
+			have_header = true;
+			ncols = n;
+			int hr = csv_header(&cv, f, n, col);
+			csv_fields_free(f, n);
+			if (hr < 0) {
+				structural = true;
+				break;
+			}
+			continue;
+		}
+		json_t *row = csv_row(&cv, f, n, col, ncols);
+		csv_fields_free(f, n);
+		if (row && !cv.errors && json_array_size(rows) >= IMPORT_ROWS_MAX) {
+			json_decref(row);
+			csv_error(&cv, cv.start, "more than %d devices in one file; split it",
+			          IMPORT_ROWS_MAX);
+			structural = true;
+			break;
+		}
+		if (row && !cv.errors)
+			json_array_append_new(rows, row);
+		else
+			json_decref(row);
+	}
+	free(text);
+
+	if (!rows) {
+		fputs(PROG ": out of memory\n", stderr);
+		return PARSE_USAGE;
+	}
+	if (!cv.errors && !have_header)
+		csv_error(&cv, 0, "empty: the first row names the columns "
+		          "(id,resident[,kind,heartbeat,source,address])");
+	else if (!cv.errors && !json_array_size(rows))
+		csv_error(&cv, 0, "no devices below the header row");
+	if (cv.errors) {
+		json_decref(rows);
+		if (cv.errors > IMPORT_ERRORS_MAX)
+			fprintf(stderr, PROG ": ... and %zu more bad lines\n",
+			        cv.errors - IMPORT_ERRORS_MAX);
+		fputs(PROG ": nothing imported, nothing sent to telecared\n", stderr);
+		return PARSE_USAGE;
+	}
+	json_object_set_new(c->args, "rows", rows);
+	return PARSE_OK;
+}
+
+static int build_device_adopt(struct call *c)
+{
+	static const struct param pos[] = { { "device id", "id", P_ID, true }, { 0 } };
+	int rc = parse_params(c, pos, device_opts);
+	return rc == PARSE_OK ? check_source_address(c) : rc;
 }
 
 static int build_alarm_list(struct call *c)
@@ -993,7 +1480,10 @@ static void print_device(const struct call *c, const json_t *d)
 	kv("id:", json_object_get(d, "id"));
 	kv("resident:", json_object_get(d, "resident"));
 	kv("kind:", json_object_get(d, "kind"));
+	kv("source:", json_object_get(d, "source"));
+	kv("address:", json_object_get(d, "address"));
 	kv("heartbeat:", json_object_get(d, "heartbeat"));
+	kv("supervision:", json_object_get(d, "supervision"));
 	kv("test:", json_object_get(d, "test"));
 	kv("created:", json_object_get(d, "created_at"));
 	kv("last seen:", json_object_get(d, "last_seen"));
@@ -1007,6 +1497,54 @@ static void print_device(const struct call *c, const json_t *d)
 			print_event_list(ev, "  ");
 		}
 	}
+}
+
+static void print_device_import(const struct call *c, const json_t *d)
+{
+	const json_t *n = json_object_get(d, "added");
+	(void)c;
+	fputs("imported ", stdout);
+	put_value(stdout, n);
+	puts(json_integer_value(n) == 1 ? " device" : " devices");
+}
+
+/* One stage of device test: "AT  STAGE     DETAIL". */
+static void print_test_stage(const json_t *st)
+{
+	const char *stage = json_string_value(json_object_get(st, "stage"));
+	const json_t *detail = json_object_get(st, "detail"), *alarm = json_object_get(st, "alarm");
+
+	put_value(stdout, json_object_get(st, "at"));
+	fputs("  ", stdout);
+	if (!stage) {
+		fputs("?", stdout);
+	} else if (strcmp(stage, "waiting") == 0) {
+		fputs("waiting   ", stdout);
+		put_value(stdout, json_object_get(st, "device"));
+		fputs(": press the button (or trigger the sensor) now", stdout);
+	} else if (strcmp(stage, "stored") == 0 && json_is_integer(alarm)) {
+		fputs("stored    alarm ", stdout);
+		put_value(stdout, alarm);
+	} else {
+		const char *label = strcmp(stage, "receipt_sent") == 0 ? "receipt sent" : NULL;
+		char *text = label ? NULL : text_of(json_object_get(st, "stage"));
+		label = label ? label : text;
+		if (json_is_null(detail ? detail : json_null())) {
+			fputs(label, stdout);
+		} else {
+			printf("%-9s ", label);
+			put_value(stdout, detail);
+		}
+		free(text);
+	}
+	putchar('\n');
+}
+
+/* device test: the first answer, "waiting" */
+static void print_device_test(const struct call *c, const json_t *d)
+{
+	(void)c;
+	print_test_stage(d);
 }
 
 static void print_device_unknown(const struct call *c, const json_t *d)
@@ -1381,12 +1919,21 @@ static const struct command commands[] = {
 	{ "resident", "show", "resident.show", "resident show ID", build_by_id, print_resident },
 	{ "resident", "remove", "resident.remove", "resident remove ID", build_by_id, print_removed },
 	{ "device", "add", "device.add",
-	  "device add ID --resident RID [--kind KIND] [--heartbeat DURATION]",
+	  "device add ID --resident RID [--kind KIND] [--heartbeat DURATION] "
+	  "[--source NAME --address ADDR]",
 	  build_device_add, print_device },
 	{ "device", "list", "device.list", "device list", build_none, print_device_list },
 	{ "device", "show", "device.show", "device show ID", build_by_id, print_device },
 	{ "device", "remove", "device.remove", "device remove ID", build_by_id, print_removed },
 	{ "device", "unknown", "device.unknown", "device unknown", build_none, print_device_unknown },
+	{ "device", "test", "device.test", "device test ID [--timeout DURATION]", build_device_test,
+	  print_device_test },
+	{ "device", "import", "device.import", "device import FILE.csv", build_device_import,
+	  print_device_import },
+	{ "device", "adopt", "device.adopt",
+	  "device adopt ID --resident RID [--kind KIND] [--heartbeat DURATION] "
+	  "[--source NAME --address ADDR]",
+	  build_device_adopt, print_device },
 	{ "worker", "add", "worker.add",
 	  "worker add ID --name NAME [--team T] [--phone P] [--webhook URL]",
 	  build_worker_add, print_worker },
@@ -1424,13 +1971,24 @@ static void print_usage(FILE *f)
 	fputs("\noptions (before the command):\n"
 	      "  --socket PATH  control socket (default: $" TC_SOCKET_ENV ", else "
 	      TELECARE_SOCKET_PATH ")\n"
-	      "  --json         print the daemon's answer as JSON (events --follow: one per line)\n"
+	      "  --json         print the daemon's answer as JSON (events --follow, device test:\n"
+	      "                 one object per line)\n"
 	      "  --help, -h     this text (COMMAND --help: that command's usage)\n"
 	      "  --version      print the version\n\n"
 	      "Durations: 500ms, 30s, 15m, 1h, 1d. Times: RFC 3339, e.g. 2026-11-22T10:15:00Z.\n"
 	      "Worker teams: --team north,night. Shift days: mon-fri, sat,sun, daily, weekdays,\n"
 	      "weekends; hours 22:00-06:00 run past midnight, in telecared's time zone.\n"
-	      "Put -- before an id that starts with '-'.\n"
+	      "Put -- before an id that starts with '-'.\n\n"
+	      "device test puts the device on test and waits (default 2m) for its next alarm,\n"
+	      "printing each stage: received, stored, receipt sent, alerted (the installer;\n"
+	      "on-duty workers are not alerted). Exit 0 only when all of them came.\n"
+	      "device import reads a CSV file whose first row names the columns: id and\n"
+	      "resident, optionally kind, heartbeat, source, address, in any order, e.g.\n"
+	      "  id,resident,kind,heartbeat\n"
+	      "  pendant-1,r-17,pendant,15m\n"
+	      "Blank lines and lines starting with # are skipped; quote fields with \"...\".\n"
+	      "All or nothing: a bad line (named FILE:LINE) imports no device at all.\n"
+	      "device adopt registers a device that sent events while unknown, keeping them.\n\n"
 	      "Exit status: 0 done, 1 refused by telecared, 2 wrong usage, 3 telecared unreachable.\n",
 	      f);
 }
@@ -1650,6 +2208,196 @@ static int follow_events(const struct options *o, const struct call *c, struct r
 	}
 }
 
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What device test has seen so far. */
+struct test_state {
+	const char *device;
+	bool received, stored, receipt_sent, alerted;
+	char last[32];          /* the last stage reported, "" for none */
+	int64_t alarm;          /* -1 until a stage names it */
+	int64_t received_at, alerted_at;   /* the daemon's clock, ms; -1 unknown */
+};
+
+/* "after \"stored\" (alarm 42)" for failure messages: how far the test got */
+static void put_test_progress(FILE *f, const struct test_state *t)
+{
+	fprintf(f, "\"%s\"", t->last);
+	if (t->alarm >= 0)
+		fprintf(f, " (alarm %lld)", (long long)t->alarm);
+}
+
+static void put_missing_stages(FILE *f, const struct test_state *t)
+{
+	const char *sep = "";
+	const struct { bool seen; const char *name; } st[] = {
+		{ t->received, "received" }, { t->stored, "stored" },
+		{ t->receipt_sent, "receipt sent" }, { t->alerted, "alerted" },
+	};
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		if (!st[i].seen) {
+			fprintf(f, "%s%s", sep, st[i].name);
+			sep = ", ";
+		}
+	}
+}
+
+static void note_stage(struct test_state *t, const json_t *st)
+{
+	const char *stage = json_string_value(json_object_get(st, "stage"));
+	const json_t *alarm = json_object_get(st, "alarm");
+	int64_t at = -1;
+	const char *ats = json_string_value(json_object_get(st, "at"));
+	if (ats && tc_time_parse(ats, &at) < 0)
+		at = -1;
+	if (!stage)
+		return;
+	if (json_is_integer(alarm))
+		t->alarm = json_integer_value(alarm);
+	snprintf(t->last, sizeof(t->last), "%s", strcmp(stage, "receipt_sent") ? stage : "receipt sent");
+	if (strcmp(stage, "received") == 0) {
+		t->received = true;
+		t->received_at = at;
+	} else if (strcmp(stage, "stored") == 0) {
+		t->stored = true;
+	} else if (strcmp(stage, "receipt_sent") == 0) {
+		t->receipt_sent = true;
+	} else if (strcmp(stage, "alerted") == 0) {
+		t->alerted = true;
+		t->alerted_at = at;
+	}
+}
+
+/* device test after the "waiting" answer: one line per stage until
+ * "alerted" (the daemon then closes), the timeout, the daemon going away, or
+ * Ctrl-C. Closing the connection takes the device off test. Exit 0 only when
+ * every stage of the path came. */
+static int device_test_stream(const struct options *o, const struct call *c, struct reader *r)
+{
+	struct test_state t = {
+		.device = json_string_value(json_object_get(c->args, "id")),
+		.alarm = -1, .received_at = -1, .alerted_at = -1,
+	};
+	char within[64];
+	int64_t deadline = monotonic_ms() + c->test_ms;
+	tc_duration_format(c->test_ms, within, sizeof(within));
+
+	while (!t.alerted) {
+		int64_t left = deadline - monotonic_ms();
+		int rc = RD_ERROR;
+		char *line = NULL;
+		size_t len = 0;
+		errno = ETIMEDOUT;
+		if (left > 0) {
+			r->timeout_ms = left > INT_MAX ? INT_MAX : (int)left;
+			rc = read_line(r, &line, &len);
+		}
+		if (rc == RD_SIGNAL) {
+			fputs("test interrupted", stderr);
+			if (t.last[0]) {
+				fputs(" after ", stderr);
+				put_test_progress(stderr, &t);
+			}
+			fputs("; the device is no longer on test\n", stderr);
+			return TC_EXIT_REFUSED;
+		}
+		if (rc == RD_ERROR && errno == ETIMEDOUT) {
+			if (!t.received) {
+				fputs("test failed: no alarm from ", stderr);
+				put_clean(stderr, t.device, strlen(t.device));
+				fprintf(stderr, " within %s (check power, range, and that it publishes to "
+				        "telecare/dev/", within);
+				put_clean(stderr, t.device, strlen(t.device));
+				fputs("/event)\n", stderr);
+			} else {
+				fputs("test failed: ", stderr);
+				put_clean(stderr, t.device, strlen(t.device));
+				fputs(" reached ", stderr);
+				put_test_progress(stderr, &t);
+				fprintf(stderr, " but telecared did not report ");
+				put_missing_stages(stderr, &t);
+				fprintf(stderr, " within %s\n", within);
+			}
+			return TC_EXIT_REFUSED;
+		}
+		if (rc == RD_ERROR) {
+			fprintf(stderr, "test failed: lost telecared at %s: %s\n", o->socket_path,
+			        strerror(errno));
+			return TC_EXIT_REFUSED;
+		}
+		if (rc == RD_EOF) {
+			fputs("test failed: telecared ended the test ", stderr);
+			if (t.last[0]) {
+				fputs("after ", stderr);
+				put_test_progress(stderr, &t);
+				fputs(", before ", stderr);
+				put_missing_stages(stderr, &t);
+			} else {
+				fputs("before any alarm from ", stderr);
+				put_clean(stderr, t.device, strlen(t.device));
+				fputs(" (was it stopped or restarted?)", stderr);
+			}
+			fputc('\n', stderr);
+			return TC_EXIT_REFUSED;
+		}
+
+		json_error_t jerr;
+		json_t *msg = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+		if (json_is_false(json_object_get(msg, "ok"))) {
+			/* the daemon ending the test with a reason */
+			fputs("test failed: ", stderr);
+			put_value(stderr, json_object_get(msg, "error"));
+			fputc('\n', stderr);
+			json_decref(msg);
+			return TC_EXIT_REFUSED;
+		}
+		if (json_is_string(json_object_get(msg, "stage"))) {
+			note_stage(&t, msg);
+			if (o->json)
+				print_json(msg, JSON_COMPACT);
+			else
+				print_test_stage(msg);
+			fflush(stdout);
+		}
+		/* anything else is for a newer client: skip it */
+		json_decref(msg);
+	}
+
+	if (!t.received || !t.stored || !t.receipt_sent) {
+		fputs("test failed: ", stderr);
+		put_clean(stderr, t.device, strlen(t.device));
+		if (t.alarm >= 0)
+			fprintf(stderr, " \u2192 alarm %lld", (long long)t.alarm);
+		fputs(": telecared did not report ", stderr);
+		put_missing_stages(stderr, &t);
+		fputc('\n', stderr);
+		return TC_EXIT_REFUSED;
+	}
+	if (!o->json) {
+		/* the gateway's part: from hearing the device to the installer's alert */
+		int64_t took = t.received_at >= 0 && t.alerted_at >= t.received_at ?
+		               t.alerted_at - t.received_at : -1;
+		fputs("test passed: ", stdout);
+		put_clean(stdout, t.device, strlen(t.device));
+		fputs(" \u2192 ", stdout);
+		if (t.alarm >= 0)
+			printf("alarm %lld", (long long)t.alarm);
+		else
+			fputs("an alarm", stdout);
+		if (took >= 1000)
+			printf(" in %.1f s", (double)took / 1000.0);
+		else if (took >= 0)
+			printf(" in %lld ms", (long long)took);
+		putchar('\n');
+	}
+	return TC_EXIT_OK;
+}
+
 static int run(const struct options *o, struct call *c)
 {
 	int fd = -1, sigfd = -1, rc;
@@ -1666,6 +2414,18 @@ static int run(const struct options *o, struct call *c)
 		fputs(PROG ": out of memory\n", stderr);
 		return TC_EXIT_USAGE;
 	}
+	if (strlen(req) + 1 > TC_CONTROL_LINE_MAX && c->path) {
+		/* device import: the rows went into one request */
+		size_t rows = json_array_size(json_object_get(c->args, "rows"));
+		fputs(PROG ": ", stderr);
+		put_clean(stderr, c->path, strlen(c->path));
+		fprintf(stderr, ": %zu devices make a request of %zu bytes, and telecared takes at "
+		        "most %d bytes in one request (about %zu devices like these); nothing "
+		        "imported\n", rows, strlen(req) + 1, TC_CONTROL_LINE_MAX,
+		        rows * TC_CONTROL_LINE_MAX / (strlen(req) + 1));
+		free(req);
+		return TC_EXIT_USAGE;
+	}
 	if (strlen(req) + 1 > TC_CONTROL_LINE_MAX) {
 		fprintf(stderr, PROG ": request too long (%zu bytes, at most %d)\n", strlen(req) + 1,
 		        TC_CONTROL_LINE_MAX);
@@ -1673,9 +2433,10 @@ static int run(const struct options *o, struct call *c)
 		return TC_EXIT_USAGE;
 	}
 
-	if (c->follow) {
-		/* Ctrl-C ends a follow normally (exit 0): take the signals as a
-		 * readable fd next to the socket instead of a handler and a flag. */
+	if (c->follow || c->test) {
+		/* Ctrl-C ends a follow normally (exit 0), a device test as a
+		 * failure (exit 1): take the signals as a readable fd next to the
+		 * socket instead of a handler and a flag. */
 		sigset_t set;
 		sigemptyset(&set);
 		sigaddset(&set, SIGINT);
@@ -1705,7 +2466,9 @@ static int run(const struct options *o, struct call *c)
 	case RD_LINE:
 		break;
 	case RD_SIGNAL:
-		rc = TC_EXIT_OK;
+		if (c->test)
+			fputs("test interrupted\n", stderr);
+		rc = c->test ? TC_EXIT_REFUSED : TC_EXIT_OK;
 		goto out;
 	case RD_EOF:
 		rc = die_unreachable(o->socket_path, "connection closed before an answer");
@@ -1740,6 +2503,8 @@ static int run(const struct options *o, struct call *c)
 		const json_t *ev;
 		json_array_foreach(data, i, ev)
 			print_json(ev, JSON_COMPACT);
+	} else if (o->json && c->test) {
+		print_json(data, JSON_COMPACT);   /* JSON Lines: this and the stages */
 	} else if (o->json) {
 		print_json(data, JSON_INDENT(2));
 	} else {
@@ -1749,6 +2514,9 @@ static int run(const struct options *o, struct call *c)
 	if (c->follow) {
 		fflush(stdout);
 		rc = follow_events(o, c, &r);
+	} else if (c->test) {
+		fflush(stdout);
+		rc = device_test_stream(o, c, &r);
 	}
 
 out:

@@ -195,7 +195,7 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		nl = memchr(c->in, '\n', c->in_len);
 		size_t pending = nl ? (size_t)(nl - c->in) : c->in_len;
 		if (!c->closing && pending > TC_CONTROL_LINE_MAX) {
-			json_t *a = error_answer("request longer than 64 KiB");
+			json_t *a = error_answer("request longer than 16 MiB");
 			client_send(c, a);
 			json_decref(a);
 			c->closing = true;

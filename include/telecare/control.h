@@ -4,7 +4,9 @@
 #ifndef TELECARE_CONTROL_H
 #define TELECARE_CONTROL_H
 
-#define TC_CONTROL_LINE_MAX (64 * 1024)   /* longest request line */
+/* Longest request line: an all-or-nothing import of 100,000 devices is a
+ * few MB. The socket is open only to the daemon's user and group. */
+#define TC_CONTROL_LINE_MAX (16 * 1024 * 1024)
 #define TC_SOCKET_ENV       "TELECARE_SOCKET"
 
 /* telecarectl exit status (SPEC 6) */
