@@ -524,6 +524,12 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 		if (!src->topic)
 			src->topic = strdup(tc_source_default_topic(src->format));
 	}
+	if (p.c->mqtt.certfile && !p.c->mqtt.cafile) {
+		snprintf(err, errlen, "%s: [mqtt] certfile and keyfile need cafile (TLS)",
+		         path ? path : "defaults");
+		config_free(p.c);
+		return NULL;
+	}
 	if ((p.c->mqtt.certfile == NULL) != (p.c->mqtt.keyfile == NULL)) {
 		snprintf(err, errlen, "%s: [mqtt] certfile and keyfile go together", path ? path : "defaults");
 		config_free(p.c);

@@ -166,9 +166,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		printf("%s: ok\n", m.cfg->file ? m.cfg->file : "built-in defaults");
+		/* The files it names must be readable too, or the start would fail later. */
+		const char *files[] = { m.cfg->mqtt.password_file, m.cfg->mqtt.cafile,
+		                        m.cfg->mqtt.certfile, m.cfg->mqtt.keyfile };
+		const char *keys[] = { "password_file", "cafile", "certfile", "keyfile" };
+		int bad = 0;
+		for (size_t i = 0; i < 4; i++) {
+			if (files[i] && access(files[i], R_OK) < 0) {
+				fprintf(stderr, "telecared: %s: [mqtt] %s %s: %s\n", m.cfg->file, keys[i],
+				        files[i], strerror(errno));
+				bad = 1;
+			}
+		}
+		if (!bad)
+			printf("%s: ok\n", m.cfg->file ? m.cfg->file : "built-in defaults");
 		config_free(m.cfg);
-		return 0;
+		return bad;
 	}
 	m.started_at = tc_now_ms();
 	log_notice("telecared %s starting (configuration: %s)", TELECARE_VERSION,

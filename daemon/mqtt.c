@@ -69,19 +69,33 @@ static void schedule_reconnect(struct manager *m)
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct manager *m = userdata;
+	int rc = MOSQ_ERR_SUCCESS;
 	(void)s;
 	(void)fd;
 	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		mosquitto_loop_read(m->mosq, 1);
-	if ((revents & EPOLLOUT) && mosquitto_socket(m->mosq) >= 0)
-		mosquitto_loop_write(m->mosq, 1);
+		rc = mosquitto_loop_read(m->mosq, 1);
+	if (rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT) && mosquitto_socket(m->mosq) >= 0)
+		rc = mosquitto_loop_write(m->mosq, 1);
+	/* A connection attempt that failed (refused, TLS handshake) can leave
+	 * libmosquitto's socket open and hung up: drop it and retry later
+	 * instead of spinning on EPOLLHUP. */
+	if (!m->mqtt_connected && mosquitto_socket(m->mosq) >= 0 &&
+	    (rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR)))) {
+		log_warning("mqtt: connecting to %s:%d failed (%s); retrying in %llds", m->cfg->mqtt.host,
+		            m->cfg->mqtt.port,
+		            rc == MOSQ_ERR_ERRNO ? strerror(errno)
+		            : rc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(rc) : "connection closed",
+		            (long long)m->mqtt_backoff_ms / 1000);
+		m->mqtt_abandoned = true;
+	}
 	sync_io(m);
 	return 0;
 }
 
 static void sync_io(struct manager *m)
 {
-	int fd = mosquitto_socket(m->mosq);
+	/* An abandoned attempt's socket is closed by the next reconnect. */
+	int fd = m->mqtt_abandoned ? -1 : mosquitto_socket(m->mosq);
 	if (fd != m->mqtt_fd) {
 		m->mqtt_io = sd_event_source_disable_unref(m->mqtt_io);
 		m->mqtt_fd = fd;
@@ -103,7 +117,8 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 	struct manager *m = userdata;
 	(void)s;
 	(void)usec;
-	int rc = mosquitto_reconnect_async(m->mosq);
+	m->mqtt_abandoned = false;
+	int rc = mosquitto_reconnect_async(m->mosq);   /* closes any old socket first */
 	if (rc != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot connect to %s:%d: %s; retrying in %llds", m->cfg->mqtt.host,
 		            m->cfg->mqtt.port,
@@ -118,7 +133,7 @@ static int on_misc(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
 	(void)usec;
-	if (mosquitto_socket(m->mosq) >= 0)
+	if (mosquitto_socket(m->mosq) >= 0 && !m->mqtt_abandoned)
 		mosquitto_loop_misc(m->mosq);  /* keepalive pings, dead-broker detection */
 	sync_io(m);
 	sd_event_source_set_time_relative(s, 1000000);

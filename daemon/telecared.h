@@ -206,6 +206,7 @@ struct manager {
 	sd_event_source *mqtt_io, *mqtt_misc, *mqtt_retry;
 	int mqtt_fd;
 	bool mqtt_connected;
+	bool mqtt_abandoned;         /* a failed attempt's socket, left for the next reconnect */
 	int64_t mqtt_backoff_ms;
 	bool shutting_down;
 

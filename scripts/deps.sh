@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config
       libmosquitto-dev libsqlite3-dev libsystemd-dev libjansson-dev
       libcurl4-openssl-dev mosquitto mosquitto-clients sqlite3)
 if [ "${1:-build}" = test ]; then
-	pkgs+=(libcmocka-dev python3-pytest python3-paho-mqtt clang libclang-rt-14-dev)
+	pkgs+=(libcmocka-dev python3-pytest python3-paho-mqtt clang libclang-rt-14-dev
+	       systemd openssl strace man-db)
 fi
 
 missing=()
