@@ -23,16 +23,6 @@ static int refuse(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static bool in_list(json_t *list, const char *id)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(list, i, v)
-		if (!strcmp(json_string_value(v), id))
-			return true;
-	return false;
-}
-
 static void outcomes_text(const struct config *c, char *buf, size_t len)
 {
 	buf[0] = '\0';
@@ -96,10 +86,10 @@ static int decline(struct manager *m, struct alarm *a, struct worker *w, int64_t
 	if (a->state != ALARM_OPEN)
 		return refuse(err, errlen, "alarm %lld is acknowledged by %s; nothing to decline",
 		              (long long)a->id, a->acked_by ? a->acked_by : "?");
-	if (!in_list(a->step_workers, w->id))
+	if (!id_list_has(a->step_workers, w->id))
 		return refuse(err, errlen, "worker %s was not alerted by the current step of alarm %lld",
 		              w->id, (long long)a->id);
-	if (in_list(a->declined, w->id))
+	if (id_list_has(a->declined, w->id))
 		return 0;
 	json_array_append_new(a->declined, json_string(w->id));
 	alarm_timeline(m, a->id, now, "declined", w->id, w->name);

@@ -93,7 +93,7 @@ static char *alert_body(struct manager *m, struct alarm *a)
 	return s;
 }
 
-static bool list_has(json_t *list, const char *id)
+bool id_list_has(json_t *list, const char *id)
 {
 	size_t i;
 	json_t *v;
@@ -123,7 +123,7 @@ json_t *escalate_targets(struct manager *m, const struct alarm *a, const struct 
 	for (int ti = 0; ti < st->n_targets; ti++) {
 		const struct target *tg = &st->targets[ti];
 		if (tg->kind == TGT_WORKER) {
-			if (worker_get(m, tg->arg) && !list_has(out, tg->arg))
+			if (worker_get(m, tg->arg) && !id_list_has(out, tg->arg))
 				json_array_append_new(out, json_string(tg->arg));
 			continue;
 		}
@@ -137,7 +137,7 @@ json_t *escalate_targets(struct manager *m, const struct alarm *a, const struct 
 				continue;
 			if (need_duty && !worker_on_duty(m, w->id, t))
 				continue;
-			if (!list_has(out, w->id))
+			if (!id_list_has(out, w->id))
 				json_array_append_new(out, json_string(w->id));
 		}
 	}
@@ -189,7 +189,7 @@ static void fire_step(struct manager *m, struct alarm *a, int64_t now)
 		struct worker *w = worker_get(m, wid);
 		if (body)
 			send_alert(m, a, wid, body);
-		if (!list_has(a->alerted, wid))
+		if (!id_list_has(a->alerted, wid))
 			json_array_append_new(a->alerted, json_string(wid));
 		snprintf(detail, sizeof(detail), "worker %s (%s) via mqtt%s, step %d", wid,
 		         w ? w->name : "?", w && w->webhook ? " and webhook" : "", a->step + 1);

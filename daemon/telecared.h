@@ -392,6 +392,7 @@ void escalate_start(struct manager *m, struct alarm *a, int64_t now);   /* a new
 void escalate_schedule(struct manager *m, struct alarm *a);             /* a->next_at changed */
 /* Alert every worker in a->alerted (but skip) of a change of state. */
 void escalate_follow_up(struct manager *m, struct alarm *a, const char *skip);
+bool id_list_has(json_t *list, const char *id);   /* a JSON array of id strings */
 /* Workers a step's targets name at time t, without duplicates (new array). */
 json_t *escalate_targets(struct manager *m, const struct alarm *a, const struct step *st, int64_t t);
 
