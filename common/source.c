@@ -578,7 +578,7 @@ static int decode_z2m(struct out *o, const char *topic, const void *payload, siz
 	o->id_base = id;
 
 	if (availability) {
-		bool online;
+		bool online = false;
 		if (z2m_availability(payload, len, &online, err, errlen) < 0)
 			return -1;
 		return add_event(o, online ? TC_T_CONNECTION_RESTORED : TC_T_CONNECTION_LOST, id, NULL,

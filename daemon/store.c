@@ -92,7 +92,8 @@ static const char *write_sql[ST__WRITE_COUNT] = {
 		" VALUES (?,?,?,?,?,?,?)",
 };
 
-/* Version 1. A new version appends a migration step; old steps never change. */
+/* Version 1, frozen from the first release: a new version appends a
+ * migration step (ALTER TABLE ...) and never edits an old one. */
 static const char *schema_v1 =
 	"CREATE TABLE residents(id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT,"
 	" phone TEXT, team TEXT, notes TEXT, created_at INTEGER NOT NULL, removed_at INTEGER);"

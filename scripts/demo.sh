@@ -2,8 +2,9 @@
 # Build telecared and run it on its embedded defaults: a loopback mosquitto on
 # 127.0.0.1:1883 (started here unless one already listens there), the database
 # /var/lib/telecare/telecare.db and the control socket /run/telecare/control.sock.
-# Then a short demo: register a resident and a pendant, press its SOS button,
-# watch the receipt, the alarm and the dispatch board.
+# Then a short demo: register a resident, her pendant and a care worker on
+# duty; she presses the SOS button and falls; watch the receipt, the worker's
+# alert, his acknowledgement reach the pendant, and the case being closed.
 #
 # With a terminal the gateway keeps running until Ctrl-C; without one (CI,
 # a pipe) the demo stops everything it started and exits.
@@ -40,6 +41,11 @@ step "telecared on its embedded defaults (no configuration file)"
 mkdir -p /var/lib/telecare /run/telecare
 "$ROOT/build/telecared" 2>"$WORK/telecared.log" & pids+=($!)
 for _ in $(seq 50); do "$CTL" status >/dev/null 2>&1 && break; sleep 0.1; done
+if ! "$CTL" status >/dev/null 2>&1; then
+	echo "telecared did not come up; its log:"
+	cat "$WORK/telecared.log"
+	exit 1
+fi
 show "$CTL" status
 
 step "watch what the gateway publishes (telecare/#)"
@@ -49,9 +55,15 @@ sleep 0.3
 step "an installer registers a resident and her pendant"
 "$CTL" device remove pendant-demo >/dev/null 2>&1 || true   # from an earlier demo
 "$CTL" resident remove r-demo >/dev/null 2>&1 || true
+"$CTL" worker remove w-demo >/dev/null 2>&1 || true
 show "$CTL" resident add r-demo --name "Anna Kowalska" --address "ul. Słowackiego 12/3" \
 	--phone "+48 600 000 000" --team north --notes "key safe 1234; diabetic"
 show "$CTL" device add pendant-demo --resident r-demo --kind pendant --heartbeat 15m
+
+step "a care worker of the north team is on duty"
+show "$CTL" worker add w-demo --name "Jan Wiśniewski" --team north --phone "+48 600 000 111"
+show "$CTL" shift add w-demo --always
+show "$CTL" oncall
 
 step "Anna presses the SOS button: the pendant publishes a panic event"
 ID="e-$(date +%s)"
@@ -69,13 +81,21 @@ show mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -t telecare/dev/pendant-demo/event 
 	-m '{"id":"e-x","type":"panic","battery":"full"}'
 sleep 1
 
-step "what went over MQTT (receipts, the device's alarm state, the dispatch board)"
-grep -v '/event ' "$WORK/mqtt.log" | grep -E 'pendant-demo|alarms/|gateway' || true
 ALARM=$("$CTL" --json alarm list --open | /usr/bin/python3 -c \
 	'import json,sys; print(next(a["alarm"] for a in json.load(sys.stdin) if a["device"]=="pendant-demo"))')
+step "Jan's phone got the alert; he takes the alarm (an MQTT action)"
+show mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -t telecare/worker/w-demo/action \
+	-m "{\"alarm\":$ALARM,\"action\":\"ack\"}"
+sleep 1
+
+step "what went over MQTT (receipts, the alert, the device's alarm state, the board)"
+grep -v '/event ' "$WORK/mqtt.log" | grep -E 'pendant-demo|alarms/|worker/|gateway' | cut -c1-200 || true
+
 step "the dispatcher's view"
 show "$CTL" alarm list --open
-show "$CTL" alarm show "$ALARM"
+
+step "Jan has been; the case is closed"
+show "$CTL" alarm resolve "$ALARM" --as w-demo --outcome visit --note "helped up, unhurt"
 show "$CTL" events --device pendant-demo --limit 5
 
 step "the gateway's log"

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Build and run every test: unit tests (cmocka) and integration tests (a real
-# mosquitto, the real daemon, a real SQLite file), first in a normal build,
-# then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# mosquitto, the real daemon, a real SQLite file) under AddressSanitizer +
+# UndefinedBehaviorSanitizer and again in a normal build, then a short run of
+# each fuzzer.
 #
-# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer pass)
+# Usage: scripts/test.sh [--quick]   (--quick: the normal build only, no fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +29,8 @@ if [ "${1:-}" != --quick ]; then
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 run_suite build
+
+if [ "${1:-}" != --quick ]; then
+	echo "=== fuzzers, ${FUZZ_SECONDS:-15} s each ==="
+	tests/fuzz/run.sh "${FUZZ_SECONDS:-15}"
+fi
