@@ -309,6 +309,12 @@ static int handler(void *user, const char *section, const char *name, const char
 			c->mqtt.keepalive = (int)n;
 			return 1;
 		}
+		if (!strcmp(name, "device_rate") || !strcmp(name, "device_burst")) {
+			if (parse_int(value, 1, 1000000, &n) < 0)
+				return bad(p, "%s must be 1-1000000 events, not \"%s\"", name, value);
+			*(!strcmp(name, "device_rate") ? &c->device_rate : &c->device_burst) = (int)n;
+			return 1;
+		}
 		if (!strcmp(name, "max_payload")) {
 			if (parse_int(value, 256, 1024 * 1024, &n) < 0)
 				return bad(p, "max_payload must be 256-1048576 bytes, not \"%s\"", value);
@@ -456,6 +462,8 @@ static struct config *config_defaults(void)
 	c->store_path = strdup(TELECARE_DB_PATH);
 	c->socket_path = strdup(TELECARE_SOCKET_PATH);
 	c->unknown_devices = UNKNOWN_ALARM;
+	c->device_rate = 100;
+	c->device_burst = 1000;
 	for (int t = 0; t < TC_T__COUNT; t++)
 		c->priority[t] = tc_type_default_priority((enum tc_type)t);
 	c->sup.grace_ms = 2 * 60000;

@@ -119,9 +119,12 @@ static void handle_line(struct client *c, const char *line, size_t len)
 		/* Reads see every write queued so far; an answer to a write
 		 * is sent only once that write is on disk. */
 		store_flush(m);
+		size_t before = store_pending(m);
 		answer = api_dispatch(m, req);
 		const char *err;
-		if (store_pending(m) && store_flush(m) < 0 && store_ok(m, &err) == false) {
+		/* Only a request that wrote something waits for the disk: status
+		 * and the lists must answer while the store is failing. */
+		if (store_pending(m) > before && store_flush(m) < 0 && store_ok(m, &err) == false) {
 			json_decref(answer);
 			char msg[512];
 			snprintf(msg, sizeof(msg), "accepted but not yet on disk (%s); telecared keeps "

@@ -35,6 +35,19 @@ static void send_receipt(struct manager *m, const char *device, json_t *id, cons
                          int64_t alarm, const char *error)
 {
 	char topic[512];
+	if (mqtt_congested(m)) {
+		/* A receipt may be lost without harm: the event is stored (or
+		 * rejected) and the device resends; alerts and the board may not. */
+		m->count.receipts_held++;
+		int64_t now = tc_now_ms();
+		if (now - m->held_logged_at > 10000) {
+			log_warning("mqtt: %lld messages await the broker's acknowledgement: holding back "
+			            "receipts (%llu so far); devices will resend", (long long)m->mqtt_unacked,
+			            (unsigned long long)m->count.receipts_held);
+			m->held_logged_at = now;
+		}
+		return;
+	}
 	if (mqtt_topic(m, topic, sizeof(topic), "dev/%s/receipt", device) < 0)
 		return;
 	json_t *j = json_pack("{s:O?, s:s}", "id", id, "status", status);
@@ -133,6 +146,58 @@ static struct receipt *receipt_new(const char *device, json_t *id, const char *s
 	return r;
 }
 
+struct bucket {
+	double tokens;
+	int64_t at, logged_at;
+	uint64_t dropped;
+};
+
+/* One device may not crowd out the others (SPEC 7: floods): a token bucket
+ * per device, checked before any decoding. Over the limit, the message is
+ * dropped unreceipted (a real device resends) and logged once in a while. */
+static bool within_rate(struct manager *m, const char *device, size_t len, int64_t now)
+{
+	char key[TC_DEVICE_ID_MAX + 1];
+	if (len > TC_DEVICE_ID_MAX)
+		return true;   /* rejected soon enough for its id */
+	memcpy(key, device, len);
+	key[len] = '\0';
+	struct bucket *b = map_get(&m->buckets, key);
+	if (!b) {
+		if (m->buckets.len > 200000) {   /* random ids must not grow this without end */
+			void *v;
+			for (size_t it = 0; map_next(&m->buckets, &it, NULL, &v);)
+				free(v);
+			map_free(&m->buckets);
+		}
+		b = calloc(1, sizeof(*b));
+		if (!b || map_put(&m->buckets, key, b) < 0) {
+			free(b);
+			return true;
+		}
+		b->tokens = m->cfg->device_burst;
+		b->at = now;
+	}
+	b->tokens += (double)(now - b->at) * m->cfg->device_rate / 1000.0;
+	if (b->tokens > m->cfg->device_burst)
+		b->tokens = m->cfg->device_burst;
+	b->at = now;
+	if (b->tokens >= 1) {
+		b->tokens -= 1;
+		return true;
+	}
+	b->dropped++;
+	m->count.flood_dropped++;
+	if (now - b->logged_at > 10000) {
+		char clean[TC_DEVICE_ID_MAX + 8];
+		log_full(LOG_WARNING, key, 0, NULL, "device %s: more than %d events a second: dropped %llu "
+		         "so far, without receipts", tc_sanitize(key, len, clean, sizeof(clean)),
+		         m->cfg->device_rate, (unsigned long long)b->dropped);
+		b->logged_at = now;
+	}
+	return false;
+}
+
 static void ingest(struct manager *m, const char *device_raw, size_t device_len,
                    const void *payload, size_t len, bool receipt)
 {
@@ -142,6 +207,8 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 	int64_t now = tc_now_ms();
 
 	m->count.received++;
+	if (receipt && !within_rate(m, device_raw, device_len, now))
+		return;
 	bool device_ok = tc_device_id_valid(device_raw, device_len);
 	if (tc_event_decode(payload, len, m->cfg->mqtt.max_payload, &ev, &id, err, sizeof(err)) < 0) {
 		reject(m, device_raw, device_len, device_ok, id, payload, len, err, receipt);

@@ -76,6 +76,8 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		/* What can change at run time; the rest takes a restart. */
 		struct config *c = m->cfg;
 		c->unknown_devices = n->unknown_devices;
+		c->device_rate = n->device_rate;
+		c->device_burst = n->device_burst;
 		memcpy(c->priority, n->priority, sizeof(c->priority));
 		c->sup = n->sup;
 		char **o = c->outcomes;
@@ -125,6 +127,10 @@ static void manager_free(struct manager *m)
 	roster_free(m);
 	map_free(&m->pending);  /* values are integers, not pointers */
 	map_free(&m->unmapped_seen);
+	void *b;
+	for (size_t it = 0; map_next(&m->buckets, &it, NULL, &b);)
+		free(b);
+	map_free(&m->buckets);
 	sd_event_source_disable_unref(m->status_timer);
 	config_free(m->cfg);
 	sd_event_unref(m->event);

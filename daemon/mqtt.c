@@ -18,6 +18,7 @@
 
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
+#define MQTT_UNACKED_MAX 2000
 
 static void sync_io(struct manager *m);
 
@@ -37,6 +38,8 @@ void mqtt_publish(struct manager *m, const char *topic, const char *payload, siz
                   bool retain)
 {
 	int rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 1, retain);
+	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN)
+		m->mqtt_unacked++;
 	/* NO_CONN: QoS 1 messages stay queued in the session and go out on reconnect. */
 	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
 		char clean[128];
@@ -193,6 +196,23 @@ static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
 	manager_status(m);
 }
 
+static void on_publish(struct mosquitto *mosq, void *userdata, int mid)
+{
+	struct manager *m = userdata;
+	(void)mosq;
+	(void)mid;
+	if (m->mqtt_unacked > 0)
+		m->mqtt_unacked--;
+}
+
+bool mqtt_congested(const struct manager *m)
+{
+	/* libmosquitto walks its whole list of unacknowledged messages on every
+	 * QoS 1 publish: past this many, each publish costs more than it is
+	 * worth, and what can wait should. */
+	return m->mqtt_unacked > MQTT_UNACKED_MAX;
+}
+
 /* libmosquitto's own errors say what went wrong in TLS ("certificate verify
  * failed") where its return codes say only "a TLS error occurred". */
 static void on_log(struct mosquitto *mosq, void *userdata, int level, const char *text)
@@ -279,6 +299,7 @@ int mqtt_init(struct manager *m)
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_message_callback_set(m->mosq, on_message);
 	mosquitto_log_callback_set(m->mosq, on_log);
+	mosquitto_publish_callback_set(m->mosq, on_publish);
 
 	if (mqtt_topic(m, topic, sizeof(topic), "gateway/status") == 0 &&
 	    (rc = mosquitto_will_set(m->mosq, topic, 7, "offline", 1, true)) != MOSQ_ERR_SUCCESS) {

@@ -78,6 +78,8 @@ struct config {
 	char *store_path;
 	char *socket_path;
 	enum unknown_policy unknown_devices;
+	int device_rate;            /* events a second one device may send (sustained) */
+	int device_burst;           /* ...and at once */
 	int priority[TC_T__COUNT];  /* per event type; 0 = opens no alarm */
 	char **outcomes;
 	size_t n_outcomes;
@@ -192,6 +194,8 @@ struct control;
 
 struct counters {
 	uint64_t received, stored, duplicate, rejected;
+	uint64_t receipts_held;      /* not sent while the broker link was congested */
+	uint64_t flood_dropped;      /* over a device's rate: not processed, no receipt */
 };
 
 struct manager {
@@ -207,6 +211,7 @@ struct manager {
 	int mqtt_fd;
 	bool mqtt_connected;
 	bool mqtt_abandoned;         /* a failed attempt's socket, left for the next reconnect */
+	int64_t mqtt_unacked;        /* our QoS 1 publishes the broker has not acknowledged */
 	int64_t mqtt_backoff_ms;
 	bool shutting_down;
 
@@ -247,6 +252,8 @@ struct manager {
 	/* ingest.c */
 	struct map pending;          /* "<device>\n<id key>" -> alarm id + 2 (uncommitted events) */
 	struct map unmapped_seen;    /* "<source>\n<address>" -> when last kept (ms) */
+	struct map buckets;          /* device -> struct bucket (flood limit) */
+	int64_t held_logged_at;
 	int64_t next_event_seq;
 
 	/* control.c */
@@ -300,6 +307,8 @@ void mqtt_shutdown(struct manager *m);     /* "offline", DISCONNECT, flushed */
 /* Publish at QoS 1. Queued by libmosquitto while disconnected. */
 void mqtt_publish(struct manager *m, const char *topic, const char *payload, size_t len,
                   bool retain);
+/* Too many publishes unacknowledged: hold back what may wait (receipts). */
+bool mqtt_congested(const struct manager *m);
 /* prefix + "/" + the formatted rest */
 int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -1,10 +1,10 @@
 #!/bin/bash
 # Build and run every test: unit tests (cmocka) and integration tests (a real
 # mosquitto, the real daemon, a real SQLite file) under AddressSanitizer +
-# UndefinedBehaviorSanitizer and again in a normal build, then a short run of
-# each fuzzer.
+# UndefinedBehaviorSanitizer, a short run of each fuzzer, the suites again in
+# a normal build, and the crash and fault drills.
 #
-# Usage: scripts/test.sh [--quick]   (--quick: the normal build only, no fuzzing)
+# Usage: scripts/test.sh [--quick]   (--quick: the normal build's suites only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,9 +28,15 @@ if [ "${1:-}" != --quick ]; then
 	run_suite build-asan -DTELECARE_SANITIZE=ON
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
-run_suite build
-
 if [ "${1:-}" != --quick ]; then
 	echo "=== fuzzers, ${FUZZ_SECONDS:-15} s each ==="
 	tests/fuzz/run.sh "${FUZZ_SECONDS:-15}"
+fi
+
+run_suite build
+
+if [ "${1:-}" != --quick ]; then
+	# kill -9 rounds, broker SIGKILL, a full disk (mounts a tmpfs: needs root), floods
+	echo "=== crash and fault drills (build) ==="
+	TELECARE_BUILD="$PWD/build" tests/chaos/run.sh
 fi

@@ -262,7 +262,10 @@ def test_raw_protocol_long_line(d):
         line = f.readline()
         answer = json.loads(line)
         assert answer["ok"] is False and answer["error"], answer
-        rest = f.read()
+        try:
+            rest = f.read()
+        except ConnectionResetError:
+            rest = b""   # closed with our unread megabytes still coming: a reset is a close
         assert rest == b"", f"the connection is closed after the error: {rest[:100]!r}"
     finally:
         f.close()

@@ -461,7 +461,10 @@ def sandbox_findings(trace, pid, writable, binary):
     used = set()
     for line in trace.splitlines():
         if not started:
-            started = line.startswith(f"{pid} execve(\"{binary}\"") and line.endswith("= 0")
+            # strace pads a short pid: "9193  execve(...)"
+            started = (line.split(None, 1)[0] == str(pid) and
+                       line.split(None, 1)[1].startswith(f"execve(\"{binary}\"") and
+                       line.endswith("= 0"))
             continue
         m = TRACE_LINE.match(line)
         if not m:
