@@ -1395,27 +1395,62 @@ static void print_removed(const struct call *c, const json_t *d)
 	puts(" removed");
 }
 
+
+/* A list answer as a table: a column per key, or `empty` for none. */
+static void print_rows(const json_t *d, const char *empty, const char *const *heads,
+                       const char *const *keys)
+{
+	struct table t;
+	size_t i;
+	const json_t *row;
+
+	if (!json_array_size(d)) {
+		puts(empty);
+		return;
+	}
+	table_init(&t, heads);
+	json_array_foreach(d, i, row)
+		for (size_t k = 0; keys[k]; k++)
+			table_add_value(&t, json_object_get(row, keys[k]));
+	table_print(&t, "");
+}
+
 static void print_resident_list(const struct call *c, const json_t *d)
 {
 	static const char *const h[] = { "ID", "NAME", "TEAM", "PHONE", "ADDRESS", NULL };
-	struct table t;
-	size_t i;
-	const json_t *r;
+	static const char *const k[] = { "id", "name", "team", "phone", "address", NULL };
 	(void)c;
+	print_rows(d, "no residents", h, k);
+}
 
-	if (!json_array_size(d)) {
-		puts("no residents");
-		return;
-	}
-	table_init(&t, h);
-	json_array_foreach(d, i, r) {
-		table_add_value(&t, json_object_get(r, "id"));
-		table_add_value(&t, json_object_get(r, "name"));
-		table_add_value(&t, json_object_get(r, "team"));
-		table_add_value(&t, json_object_get(r, "phone"));
-		table_add_value(&t, json_object_get(r, "address"));
-	}
-	table_print(&t, "");
+static void print_device_list(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "ID", "RESIDENT", "KIND", "HEARTBEAT", "LAST SEEN",
+	                                 "BATTERY", "RSSI", "TEST", NULL };
+	static const char *const k[] = { "id", "resident", "kind", "heartbeat", "last_seen",
+	                                 "battery", "rssi", "test", NULL };
+	(void)c;
+	print_rows(d, "no devices", h, k);
+}
+
+static void print_device_unknown(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "DEVICE", "EVENTS", "FIRST SEEN", "LAST SEEN", "LAST TYPE",
+	                                 NULL };
+	static const char *const k[] = { "device", "events", "first_seen", "last_seen", "last_type",
+	                                 NULL };
+	(void)c;
+	print_rows(d, "no unknown devices", h, k);
+}
+
+static void print_device_unmapped(const struct call *c, const json_t *d)
+{
+	static const char *const h[] = { "SOURCE", "ADDRESS", "MESSAGES", "LAST SEEN", "REASON",
+	                                 "LAST PAYLOAD", NULL };
+	static const char *const k[] = { "source", "address", "messages", "last_seen", "reason",
+	                                 "last_payload", NULL };
+	(void)c;
+	print_rows(d, "no unmapped source messages", h, k);
 }
 
 /* resident show, and resident add (which answers the resident alone) */
@@ -1446,32 +1481,6 @@ static void print_resident(const struct call *c, const json_t *d)
 	}
 }
 
-static void print_device_list(const struct call *c, const json_t *d)
-{
-	static const char *const h[] = { "ID", "RESIDENT", "KIND", "HEARTBEAT", "LAST SEEN",
-	                                 "BATTERY", "RSSI", "TEST", NULL };
-	struct table t;
-	size_t i;
-	const json_t *dev;
-	(void)c;
-
-	if (!json_array_size(d)) {
-		puts("no devices");
-		return;
-	}
-	table_init(&t, h);
-	json_array_foreach(d, i, dev) {
-		table_add_value(&t, json_object_get(dev, "id"));
-		table_add_value(&t, json_object_get(dev, "resident"));
-		table_add_value(&t, json_object_get(dev, "kind"));
-		table_add_value(&t, json_object_get(dev, "heartbeat"));
-		table_add_value(&t, json_object_get(dev, "last_seen"));
-		table_add_value(&t, json_object_get(dev, "battery"));
-		table_add_value(&t, json_object_get(dev, "rssi"));
-		table_add_value(&t, json_object_get(dev, "test"));
-	}
-	table_print(&t, "");
-}
 
 /* device show, and device add */
 static void print_device(const struct call *c, const json_t *d)
@@ -1549,54 +1558,7 @@ static void print_device_test(const struct call *c, const json_t *d)
 	print_test_stage(d);
 }
 
-static void print_device_unknown(const struct call *c, const json_t *d)
-{
-	static const char *const h[] = { "DEVICE", "EVENTS", "FIRST SEEN", "LAST SEEN", "LAST TYPE",
-	                                 NULL };
-	struct table t;
-	size_t i;
-	const json_t *u;
-	(void)c;
 
-	if (!json_array_size(d)) {
-		puts("no unknown devices");
-		return;
-	}
-	table_init(&t, h);
-	json_array_foreach(d, i, u) {
-		table_add_value(&t, json_object_get(u, "device"));
-		table_add_value(&t, json_object_get(u, "events"));
-		table_add_value(&t, json_object_get(u, "first_seen"));
-		table_add_value(&t, json_object_get(u, "last_seen"));
-		table_add_value(&t, json_object_get(u, "last_type"));
-	}
-	table_print(&t, "");
-}
-
-static void print_device_unmapped(const struct call *c, const json_t *d)
-{
-	static const char *const h[] = { "SOURCE", "ADDRESS", "MESSAGES", "LAST SEEN", "REASON",
-	                                 "LAST PAYLOAD", NULL };
-	struct table t;
-	size_t i;
-	const json_t *u;
-	(void)c;
-
-	if (!json_array_size(d)) {
-		puts("no unmapped source messages");
-		return;
-	}
-	table_init(&t, h);
-	json_array_foreach(d, i, u) {
-		table_add_value(&t, json_object_get(u, "source"));
-		table_add_value(&t, json_object_get(u, "address"));
-		table_add_value(&t, json_object_get(u, "messages"));
-		table_add_value(&t, json_object_get(u, "last_seen"));
-		table_add_value(&t, json_object_get(u, "reason"));
-		table_add_value(&t, json_object_get(u, "last_payload"));
-	}
-	table_print(&t, "");
-}
 
 static void print_alarm_list(const struct call *c, const json_t *d)
 {
