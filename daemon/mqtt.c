@@ -293,6 +293,9 @@ int mqtt_init(struct manager *m)
 		return -ENOMEM;
 	}
 	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	/* Receipts and alerts are small and urgent: without this, Nagle holds
+	 * each one back for the broker's next packet or a 40 ms delayed ACK. */
+	mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	/* Receipts are many and small: do not hold them back behind 20 in flight. */
 	mosquitto_max_inflight_messages_set(m->mosq, 0);
 	mosquitto_connect_callback_set(m->mosq, on_connect);
