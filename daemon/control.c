@@ -294,6 +294,14 @@ void control_close(struct manager *m)
 	m->control = NULL;
 }
 
+bool control_has_followers(const struct manager *m)
+{
+	for (struct client *c = m->control ? m->control->clients : NULL; c; c = c->next)
+		if (c->follow && !c->closing)
+			return true;
+	return false;
+}
+
 void control_event_stored(struct manager *m, json_t *event)
 {
 	if (!m->control)

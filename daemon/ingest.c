@@ -70,6 +70,8 @@ static void receipt_committed(struct manager *m, void *data)
 	if (r->pending_key) {
 		map_del(&m->pending, r->pending_key);
 		m->count.stored++;
+	}
+	if (r->pending_key && control_has_followers(m)) {
 		json_t *ev = json_pack("{s:I, s:s, s:O, s:s, s:o, s:o, s:b, s:O}",
 		                       "seq", (json_int_t)r->seq, "device", r->device, "id", r->id,
 		                       "type", tc_type_name(r->type),

@@ -468,6 +468,8 @@ const struct tc_source *source_get(const struct config *c, const char *name);
 /* ---- control.c / api.c ---- */
 int control_open(struct manager *m, const char *path);
 void control_close(struct manager *m);
+/* Is any `events --follow` client listening? (then build what it is sent) */
+bool control_has_followers(const struct manager *m);
 /* Notify `events --follow` clients of a committed event. */
 void control_event_stored(struct manager *m, json_t *event);
 /* `device test`: tell the installer waiting on this device what just happened
