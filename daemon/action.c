@@ -104,10 +104,29 @@ static int decline(struct manager *m, struct alarm *a, struct worker *w, int64_t
 	return 0;
 }
 
-int action_apply(struct manager *m, const char *worker, int64_t id, const char *action,
-                 const char *outcome, const char *note, char *err, size_t errlen)
+const char *actor_label(const struct actor *a, char *buf, size_t len)
+{
+	switch (a->kind) {
+	case ACTOR_SYSTEM: snprintf(buf, len, "telecared"); break;
+	case ACTOR_DEVICE:
+	case ACTOR_WORKER: snprintf(buf, len, "%s", a->id); break;
+	case ACTOR_USER: snprintf(buf, len, "user %s", a->id); break;
+	case ACTOR_UNIX:
+		if (a->name[0])
+			snprintf(buf, len, "uid %u (%s)", a->uid, a->name);
+		else
+			snprintf(buf, len, "uid %u", a->uid);
+		break;
+	}
+	return buf;
+}
+
+int action_apply(struct manager *m, const struct actor *who, const char *as_worker, int64_t id,
+                 const char *action, const char *outcome, const char *note, char *err,
+                 size_t errlen)
 {
 	int64_t now = tc_now_ms();
+	const char *worker = as_worker ? as_worker : who->worker[0] ? who->worker : who->id;
 	struct worker *w = worker_get(m, worker);
 	if (!w)
 		return refuse(err, errlen, "worker %s is not registered", worker);
@@ -172,7 +191,10 @@ void action_message(struct manager *m, const char *worker_raw, size_t worker_len
 	           (jnote && !json_is_string(jnote))) {
 		rc = refuse(err, sizeof(err), "\"action\", \"outcome\" and \"note\" must be strings");
 	} else {
-		rc = action_apply(m, worker, json_integer_value(jalarm), json_string_value(jaction),
+		struct actor who = { .kind = ACTOR_WORKER, .role = ROLE_WORKER };
+		snprintf(who.id, sizeof(who.id), "%s", worker);
+		snprintf(who.worker, sizeof(who.worker), "%s", worker);
+		rc = action_apply(m, &who, NULL, json_integer_value(jalarm), json_string_value(jaction),
 		                  json_string_value(joutcome), json_string_value(jnote), err, sizeof(err));
 	}
 	if (rc < 0)

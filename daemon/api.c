@@ -855,7 +855,9 @@ static json_t *alarm_action(struct manager *m, json_t *args, const char *action)
 	if (!json_is_integer(idj))
 		return fail("missing alarm id (an integer)");
 	char msg[1200];
-	if (action_apply(m, as, json_integer_value(idj), action, outcome, note, msg, sizeof(msg)) < 0)
+	struct actor who = { .kind = ACTOR_UNIX, .role = ROLE_ADMIN };
+	if (action_apply(m, &who, as, json_integer_value(idj), action, outcome, note, msg,
+	                 sizeof(msg)) < 0)
 		return fail("%s", msg);
 	struct alarm *a = alarm_get(m, json_integer_value(idj));
 	if (a)

@@ -62,11 +62,11 @@ static void send_receipt(struct manager *m, const char *device, json_t *id, cons
 	free(s);
 }
 
-static void receipt_committed(struct manager *m, void *data)
+static void receipt_committed(struct manager *m, void *data, bool ok, const char *error)
 {
 	struct receipt *r = data;
-	if (!r)
-		return;
+	(void)ok;
+	(void)error;
 	if (r->pending_key) {
 		map_del(&m->pending, r->pending_key);
 		m->count.stored++;
@@ -248,7 +248,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 			struct receipt *r = receipt_new(device, ev.id, "duplicate", alarm);
 			if (r) {
 				r->silent = !receipt;
-				store_after_commit(m, receipt_committed, r);
+				store_after_commit(m, store_mark(m), receipt_committed, r);
 			}
 		}
 		tc_event_clear(&ev);
@@ -277,6 +277,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 		         device, tc_type_name(ev.type));
 	}
 
+	uint64_t mark = store_mark(m);
 	int64_t seq = m->next_event_seq++;
 	/* The payload as the device sent it (checked UTF-8 JSON), not re-encoded. */
 	store_write(m, ST_EVENT_INSERT, "isssininndx", seq, device, ev.id_key, tc_type_name(ev.type),
@@ -294,7 +295,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 		r->received_at = now;
 		r->type = ev.type;
 		r->known = dev != NULL;
-		store_after_commit(m, receipt_committed, r);
+		store_after_commit(m, mark, receipt_committed, r);
 	} else if (r) {
 		/* Stored all the same; only the receipt is lost, and the resend
 		 * will be answered "duplicate". */

@@ -22,7 +22,11 @@
 #define BATCH_AGE_MS   10        /* oldest write before a commit is forced */
 #define RETRY_MS       1000      /* after a failed commit */
 #define MAX_ARGS       32
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+/* Refusals are rare (a constraint, a trigger, out of memory) and a reply is
+ * registered right after its writes: the last few are enough to tell every
+ * waiting reply whether its writes made it. */
+#define REFUSALS_KEPT  256
 
 struct val {
 	char type;                   /* 'i' int, 'd' double, 's' text, 'x' text of n bytes,
@@ -35,13 +39,22 @@ struct val {
 
 struct op {
 	enum store_stmt stmt;
+	uint64_t seq;                /* store_mark() order */
 	int n;
 	struct val v[MAX_ARGS];
 };
 
 struct after {
-	void (*fn)(struct manager *, void *);
+	store_done_fn fn;
 	void *data;
+	uint64_t since, upto;        /* the writes it reports on: [since, upto) */
+};
+
+/* A write the database refused (or that could not even be queued), until the
+ * after-commit callbacks that cover it have been told. */
+struct refusal {
+	uint64_t seq;
+	char error[160];
 };
 
 struct store {
@@ -53,6 +66,9 @@ struct store {
 	size_t n_ops, cap_ops;
 	struct after *afters;
 	size_t n_afters, cap_afters;
+	uint64_t next_seq;           /* of the next write */
+	struct refusal refused[REFUSALS_KEPT];   /* the latest, a ring */
+	size_t n_refused;            /* ever; the ring holds the last REFUSALS_KEPT */
 	int64_t first_queued_ms;
 	sd_event_source *defer, *retry;
 	bool failed;
@@ -131,6 +147,18 @@ static const char *schema_v1 =
 	" at INTEGER NOT NULL, what TEXT NOT NULL, actor TEXT, detail TEXT);"
 	"CREATE INDEX timeline_alarm ON timeline(alarm_id, seq);";
 
+/* Version 2 (issues 9-11): id ranges reserved durably, members of mass
+ * incidents, console users, and what an incident alarm is. */
+static const char *schema_v2 =
+	"CREATE TABLE sequences(name TEXT PRIMARY KEY, next INTEGER NOT NULL);"
+	"CREATE TABLE incident_members(alarm_id INTEGER NOT NULL, device_id TEXT NOT NULL,"
+	" type TEXT NOT NULL, known INTEGER NOT NULL, joined_at INTEGER NOT NULL,"
+	" restored_at INTEGER, PRIMARY KEY(alarm_id, device_id));"
+	"CREATE TABLE users(name TEXT PRIMARY KEY, role TEXT NOT NULL, worker_id TEXT,"
+	" hash TEXT NOT NULL, created_at INTEGER NOT NULL, changed_at INTEGER,"
+	" removed_at INTEGER);"
+	"ALTER TABLE alarms ADD COLUMN incident TEXT;";
+
 static void op_free(struct op *op)
 {
 	for (int i = 0; i < op->n; i++)
@@ -169,6 +197,8 @@ static int migrate(struct store *st)
 	if (exec(st, "BEGIN IMMEDIATE") < 0)
 		return -1;
 	if (version < 1 && exec(st, schema_v1) < 0)
+		goto fail;
+	if (version < 2 && exec(st, schema_v2) < 0)
 		goto fail;
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
@@ -283,14 +313,29 @@ static void arm(struct manager *m)
 		sd_event_source_set_enabled(st->defer, SD_EVENT_ONESHOT);
 }
 
-void store_write(struct manager *m, enum store_stmt stmt, const char *fmt, ...)
+static void refuse(struct store *st, uint64_t seq, const char *error)
+{
+	struct refusal *r = &st->refused[st->n_refused++ % REFUSALS_KEPT];
+	r->seq = seq;
+	snprintf(r->error, sizeof(r->error), "%s", error);
+}
+
+uint64_t store_mark(const struct manager *m)
+{
+	return m->store->next_seq;
+}
+
+int store_write(struct manager *m, enum store_stmt stmt, const char *fmt, ...)
 {
 	struct store *st = m->store;
+	uint64_t seq = st->next_seq++;
 	struct op *op = calloc(1, sizeof(*op));
 	if (!op) {
 		log_error("out of memory queueing a database write");
-		return;
+		refuse(st, seq, "out of memory");
+		return -1;
 	}
+	op->seq = seq;
 	op->stmt = stmt;
 	/* One letter per placeholder: a mismatch is a programming error. */
 	assert(strlen(fmt) == (size_t)sqlite3_bind_parameter_count(st->write[stmt]));
@@ -347,7 +392,8 @@ void store_write(struct manager *m, enum store_stmt stmt, const char *fmt, ...)
 		if (!n) {
 			log_error("out of memory queueing a database write");
 			op_free(op);
-			return;
+			refuse(st, seq, "out of memory");
+			return -1;
 		}
 		st->ops = n;
 		st->cap_ops = ncap;
@@ -356,24 +402,26 @@ void store_write(struct manager *m, enum store_stmt stmt, const char *fmt, ...)
 		st->first_queued_ms = tc_now_ms();
 	st->ops[st->n_ops++] = op;
 	arm(m);
+	return 0;
 }
 
-void store_after_commit(struct manager *m, void (*fn)(struct manager *, void *), void *data)
+void store_after_commit(struct manager *m, uint64_t since, store_done_fn fn, void *data)
 {
 	struct store *st = m->store;
 	if (st->n_afters == st->cap_afters) {
 		size_t ncap = st->cap_afters ? st->cap_afters * 2 : 256;
 		struct after *n = realloc(st->afters, ncap * sizeof(*n));
 		if (!n) {
-			/* Dropping it loses only a receipt: the device resends. */
-			log_error("out of memory queueing a receipt");
-			fn(m, NULL);
+			/* Cannot wait for the commit: never promise what may not be
+			 * on disk. A device resends; a client hears why. */
+			log_error("out of memory queueing a reply for after the commit");
+			fn(m, data, false, "out of memory");
 			return;
 		}
 		st->afters = n;
 		st->cap_afters = ncap;
 	}
-	st->afters[st->n_afters++] = (struct after){ fn, data };
+	st->afters[st->n_afters++] = (struct after){ fn, data, since, st->next_seq };
 	arm(m);
 }
 
@@ -412,6 +460,32 @@ static void fail(struct manager *m, const char *what)
 	manager_status(m);
 }
 
+/* The refusal of a write in [since, upto), if any. */
+static const char *refusal_in(const struct store *st, uint64_t since, uint64_t upto)
+{
+	size_t n = st->n_refused < REFUSALS_KEPT ? st->n_refused : REFUSALS_KEPT;
+	for (size_t i = 0; i < n; i++)
+		if (st->refused[i].seq >= since && st->refused[i].seq < upto)
+			return st->refused[i].error;
+	return NULL;
+}
+
+/* Every write queued so far is committed (or refused): tell whoever waited,
+ * in the order they asked. Callbacks may queue more writes and replies. */
+static void run_afters(struct manager *m)
+{
+	struct store *st = m->store;
+	struct after *afters = st->afters;
+	size_t n = st->n_afters;
+	st->afters = NULL;
+	st->n_afters = st->cap_afters = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *why = refusal_in(st, afters[i].since, afters[i].upto);
+		afters[i].fn(m, afters[i].data, why == NULL, why);
+	}
+	free(afters);
+}
+
 int store_flush(struct manager *m)
 {
 	struct store *st = m->store;
@@ -423,6 +497,8 @@ int store_flush(struct manager *m)
 		}
 		for (size_t i = 0; i < st->n_ops; i++) {
 			struct op *op = st->ops[i];
+			if (op->stmt == ST__WRITE_COUNT)
+				continue;   /* refused in an earlier try of this batch */
 			sqlite3_stmt *s = st->write[op->stmt];
 			int rc = bind_op(s, op);
 			if (rc == SQLITE_OK)
@@ -438,6 +514,14 @@ int store_flush(struct manager *m)
 			    primary == SQLITE_TOOBIG || primary == SQLITE_RANGE) {
 				log_error("database: write %d refused and dropped: %s", op->stmt,
 				          sqlite3_errmsg(st->db));
+				refuse(st, op->seq, sqlite3_errmsg(st->db));
+				if (sqlite3_get_autocommit(st->db)) {
+					/* RAISE(ROLLBACK) in a trigger ends the whole
+					 * transaction: run the batch again without it. */
+					op->stmt = ST__WRITE_COUNT;
+					fail(m, "write");
+					return -1;
+				}
 				continue;
 			}
 			fail(m, "write");
@@ -458,14 +542,7 @@ int store_flush(struct manager *m)
 		supervise_storage(m, true, NULL);
 		manager_status(m);
 	}
-	/* Run what waited for durability. Callbacks may queue more. */
-	struct after *afters = st->afters;
-	size_t n = st->n_afters;
-	st->afters = NULL;
-	st->n_afters = st->cap_afters = 0;
-	for (size_t i = 0; i < n; i++)
-		afters[i].fn(m, afters[i].data);
-	free(afters);
+	run_afters(m);
 	return 0;
 }
 

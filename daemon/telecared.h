@@ -187,6 +187,28 @@ struct alarm_decision {
 	char key[TC_DEVICE_ID_MAX + 32];  /* open-alarm slot the event belongs to */
 };
 
+/* ---- who acts (issue 11: roles; SPEC 6.1) ---- */
+
+enum role { ROLE_NONE, ROLE_WORKER, ROLE_INSTALLER, ROLE_DISPATCHER, ROLE_ADMIN };
+
+enum actor_kind {
+	ACTOR_SYSTEM,               /* telecared itself */
+	ACTOR_DEVICE,               /* a device (cancel, restoral) */
+	ACTOR_WORKER,               /* a worker over MQTT (worker/{id}/action) */
+	ACTOR_USER,                 /* a console user (HTTP) */
+	ACTOR_UNIX,                 /* a Unix user on the control socket */
+};
+
+/* Every change records who made it (SPEC 6.1). */
+struct actor {
+	enum actor_kind kind;
+	enum role role;
+	char id[TC_DEVICE_ID_MAX + 1];   /* worker id, device id, console user name; "" for unix */
+	unsigned uid;                    /* ACTOR_UNIX */
+	char name[TC_DEVICE_ID_MAX + 1]; /* the Unix login, when known */
+	char worker[TC_DEVICE_ID_MAX + 1];  /* the worker this person is, or "" */
+};
+
 /* ---- the manager: the one context struct ---- */
 
 struct store;
@@ -324,10 +346,18 @@ int store_open(struct manager *m, const char *path);
 void store_close(struct manager *m);
 /* Queue one write; fmt names the arguments: i int64, n int64 or NULL when
  * negative, t time (0 = NULL), s string or NULL, j json_t* or NULL, d double
- * (NAN = NULL), x text and b blob (each a pointer and a size_t). */
-void store_write(struct manager *m, enum store_stmt stmt, const char *fmt, ...);
-/* Run fn(m, data) after the writes queued so far are committed. */
-void store_after_commit(struct manager *m, void (*fn)(struct manager *, void *), void *data);
+ * (NAN = NULL), x text and b blob (each a pointer and a size_t).
+ * 0, or -1 when it could not be queued (out of memory): a reply covering it
+ * is then told it failed. */
+int store_write(struct manager *m, enum store_stmt stmt, const char *fmt, ...);
+/* The one reply path (SPEC 7: every promise waits for its commit). Take a
+ * mark, queue the writes a promise depends on, then register the reply:
+ * fn(m, data, ok, error) runs once every write queued so far is committed,
+ * with ok false (and the database's reason) when a write queued since the
+ * mark was refused. Replies run in the order they were registered. */
+typedef void (*store_done_fn)(struct manager *m, void *data, bool ok, const char *error);
+uint64_t store_mark(const struct manager *m);
+void store_after_commit(struct manager *m, uint64_t since, store_done_fn fn, void *data);
 /* Commit now. 0 on success, -1 if the writes stay queued for a retry. */
 int store_flush(struct manager *m);
 /* Commit if the batch is large or old enough; called between events. */
@@ -406,10 +436,16 @@ bool id_list_has(json_t *list, const char *id);   /* a JSON array of id strings 
 json_t *escalate_targets(struct manager *m, const struct alarm *a, const struct step *st, int64_t t);
 
 /* ---- action.c ---- */
-/* A worker's action on an alarm (SPEC 2.5), from MQTT or telecarectl.
- * Returns 0, or -1 with the reason in err. */
-int action_apply(struct manager *m, const char *worker, int64_t alarm, const char *action,
-                 const char *outcome, const char *note, char *err, size_t errlen);
+/* A person's action on an alarm (SPEC 2.5): who acts (a worker over MQTT,
+ * a Unix user on the control socket, a console user), and as_worker, the
+ * worker acted for (`--as`), or NULL for who's own worker. Returns 0 when
+ * accepted (its writes are queued: answer through store_after_commit), or
+ * -1 with the reason in err. */
+int action_apply(struct manager *m, const struct actor *who, const char *as_worker, int64_t alarm,
+                 const char *action, const char *outcome, const char *note, char *err,
+                 size_t errlen);
+/* "w-jan", "user anna", "uid 1001 (anna)", "telecared": the timeline's actor. */
+const char *actor_label(const struct actor *a, char *buf, size_t len);
 void action_message(struct manager *m, const char *worker, size_t worker_len,
                     const void *payload, size_t len);
 
