@@ -121,6 +121,7 @@ static void manager_free(struct manager *m)
 	supervise_free(m);
 	escalate_free(m);
 	mqtt_free(m);
+	outbox_free(m);
 	store_close(m);
 	alarms_free(m);
 	registry_free(m);
@@ -217,7 +218,8 @@ int main(int argc, char **argv)
 		log_error("cannot open the control socket %s: %s", m.cfg->socket_path, strerror(-r));
 		goto out;
 	}
-	if ((r = escalate_init(&m)) < 0 || (r = supervise_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
+	if ((r = outbox_init(&m)) < 0 || (r = escalate_init(&m)) < 0 || (r = supervise_init(&m)) < 0 ||
+	    (r = mqtt_init(&m)) < 0)
 		goto out;
 	r = sd_event_add_time_relative(m.event, &m.status_timer, CLOCK_MONOTONIC, STATUS_INTERVAL_US,
 	                               0, on_status_timer, &m);
