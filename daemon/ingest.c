@@ -265,7 +265,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 	}
 
 	uint64_t mark = store_mark(m);
-	int64_t seq = m->next_event_seq++;
+	int64_t seq = seq_take(m, &m->event_seqs);
 	/* The payload as the device sent it (checked UTF-8 JSON), not re-encoded. */
 	store_write(m, ST_EVENT_INSERT, "isssininndx", seq, device, ev.id_key, tc_type_name(ev.type),
 	            now, ev.has_ts ? ev.ts_ms : (int64_t)-1, (int64_t)(dev != NULL), alarm,

@@ -26,6 +26,7 @@ static void usage(FILE *f)
 		"  -c, --config FILE   configuration file (default %s;\n"
 		"                      built-in defaults when that file does not exist)\n"
 		"      --check-config  validate the configuration and exit\n"
+		"      --check-db      check the whole database file (read-only) and exit\n"
 		"  -h, --help          this text\n"
 		"      --version       print the version\n"
 		"\n"
@@ -142,12 +143,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "check-db", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct manager m = { .config_path = TELECARE_CONFIG_PATH };
-	bool check = false;
+	bool check = false, check_db = false;
 	int c, r;
 	char err[512];
 
@@ -155,6 +157,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c': m.config_path = optarg; m.config_required = true; break;
 		case 'C': check = true; break;
+		case 'D': check_db = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("telecared %s\n", TELECARE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -171,6 +174,11 @@ int main(int argc, char **argv)
 	if (!m.cfg) {
 		fprintf(stderr, "telecared: %s\n", err);
 		return 1;
+	}
+	if (check_db) {
+		r = store_check(m.cfg->store_path, stdout);
+		config_free(m.cfg);
+		return r;
 	}
 	if (check) {
 		/* The files it names must be readable too, or the start would fail later. */

@@ -71,6 +71,9 @@ void publish_board_seen(struct manager *m, const char *alarm_id, size_t len, boo
 			return;
 	memcpy(id, alarm_id, len);
 	id[len] = '\0';
+	/* An id the world has seen is never given again, even if our file
+	 * forgot it (restored from an older backup). */
+	seq_at_least(m, &m->alarm_ids, strtoll(id, NULL, 10) + 1);
 	if (map_get(&m->alarms, id))
 		return;
 	if (mqtt_topic(m, topic, sizeof(topic), "alarms/%s", id) == 0) {

@@ -216,6 +216,16 @@ struct actor {
 	char worker[TC_DEVICE_ID_MAX + 1];  /* the worker this person is, or "" */
 };
 
+/* Ids handed out from a range whose end is committed first (store.c). */
+struct seq {
+	const char *name;           /* "alarm", "event": its row in the sequences table */
+	int64_t next;
+	int64_t durable_hi;         /* ids below this are reserved on disk */
+	int64_t pending_hi;         /* the end queued last */
+	int64_t range;
+	bool warned;
+};
+
 /* ---- the manager: the one context struct ---- */
 
 struct store;
@@ -259,7 +269,7 @@ struct manager {
 	/* alarm.c */
 	struct map alarms;           /* decimal id -> struct alarm (unresolved only) */
 	struct map open_by_key;      /* alarm key -> struct alarm */
-	int64_t next_alarm_id;
+	struct seq alarm_ids;
 
 	/* roster.c */
 	struct map workers;          /* id -> struct worker */
@@ -286,7 +296,7 @@ struct manager {
 	struct map pending;          /* "<device>\n<id key>" -> alarm id + 2 (uncommitted events) */
 	struct map unmapped_seen;    /* "<source>\n<address>" -> when last kept (ms) */
 	struct map buckets;          /* device -> struct bucket (flood limit) */
-	int64_t next_event_seq;
+	struct seq event_seqs;
 
 	/* control.c */
 	struct control *control;
@@ -371,6 +381,7 @@ enum store_stmt {
 	ST_EVENT_INSERT, ST_REJECT_INSERT, ST_ALARM_UPSERT, ST_TIMELINE_INSERT,
 	ST_RESIDENT_UPSERT, ST_RESIDENT_DELETE, ST_DEVICE_UPSERT, ST_DEVICE_DELETE,
 	ST_WORKER_UPSERT, ST_WORKER_DELETE, ST_SHIFT_INSERT, ST_SHIFT_DELETE, ST_UNMAPPED_INSERT,
+	ST_SEQUENCE_SET,
 	ST__WRITE_COUNT,
 };
 int store_open(struct manager *m, const char *path);
@@ -400,7 +411,15 @@ struct sqlite3 *store_db(struct manager *m);
 struct sqlite3_stmt *store_query(struct manager *m, const char *sql);
 /* Is (device, id key) stored? Returns 1 with *alarm (or -1 for none), 0, -1 on error. */
 int store_event_lookup(struct manager *m, const char *device, const char *id_key, int64_t *alarm);
-int store_load(struct manager *m);        /* residents, devices, open alarms, counters */
+/* Check (quick_check) and load residents, devices, workers, open alarms and
+ * the id ranges; any error refuses the start. */
+int store_load(struct manager *m);
+/* The next id of g; never one given before, even across a crash. */
+int64_t seq_take(struct manager *m, struct seq *g);
+/* Never hand out an id below next (an id seen on the retained board). */
+void seq_at_least(struct manager *m, struct seq *g, int64_t next);
+/* telecared --check-db: a full integrity check, read-only. 0 ok, 1 damaged. */
+int store_check(const char *path, FILE *out);
 /* The columns alarm_from_row() reads, in order: select them FROM alarms. */
 #define ALARM_COLUMNS "id, device_id, resident_id, akey, priority, types, state, test, technical," \
 	" step, loc, policy, opened_at, acked_at, acked_by, resolved_at, outcome, updated_at," \
