@@ -209,7 +209,7 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
 	/* Retained state once per connection, coalesced with what waits. */
 	publish_all_open(m);
 	outbox_pump(m);
-	supervise_broker(m, true, tc_now_ms());
+	supervise_broker(m, true);
 	manager_status(m);
 }
 
@@ -230,7 +230,7 @@ static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
 	m->board_checking = false;
 	m->mqtt_fd = -2;
 	if (!m->shutting_down)
-		supervise_broker(m, false, tc_now_ms());
+		supervise_broker(m, false);
 	manager_status(m);
 }
 
@@ -404,11 +404,20 @@ void mqtt_shutdown(struct manager *m)
 		return;
 	m->shutting_down = true;
 	if (m->mqtt_connected) {
+		/* What waited for the last commit (receipts, answers, alerts)
+		 * goes to the broker first, for a bounded time. */
+		int64_t deadline = tc_mono_ms() + 2000;
+		while ((outbox_queued(m) || outbox_inflight(m)) && m->mqtt_connected &&
+		       tc_mono_ms() < deadline && mosquitto_loop(m->mosq, 50, 1) == MOSQ_ERR_SUCCESS)
+			outbox_pump(m);
+		if (outbox_queued(m) || outbox_inflight(m))
+			log_warning("mqtt: stopping with %zu messages not sent and %zu not acknowledged",
+			            outbox_queued(m), outbox_inflight(m));
 		/* Tell consoles we left on purpose; the will covers the other case. */
 		publish_presence(m, "offline");
 		mosquitto_disconnect(m->mosq);
-		int64_t deadline = tc_now_ms() + 1000;
-		while (mosquitto_socket(m->mosq) >= 0 && tc_now_ms() < deadline &&
+		deadline = tc_mono_ms() + 1000;
+		while (mosquitto_socket(m->mosq) >= 0 && tc_mono_ms() < deadline &&
 		       mosquitto_loop(m->mosq, 50, 1) == MOSQ_ERR_SUCCESS)
 			;
 	}

@@ -31,6 +31,7 @@
 struct hook {
 	char *url;
 	webhook_done_fn done;
+	webhook_try_fn tried;
 	void *userdata;
 };
 
@@ -115,24 +116,26 @@ static void shed(struct manager *m, enum ob_class cls, const char *topic)
 	}
 }
 
-static void enqueue(struct manager *m, struct outq_msg *msg)
+static int enqueue(struct manager *m, struct outq_msg *msg)
 {
 	if (!msg) {
 		log_error("outbox: out of memory queueing a message");
-		return;
+		return -1;
 	}
 	enum ob_class cls = msg->cls;
 	char topic[128];
 	tc_sanitize(msg->topic, strlen(msg->topic), topic, sizeof(topic));  /* the push may free it */
-	if (outq_push(&m->outbox->q, msg) < 0)
+	int rc = outq_push(&m->outbox->q, msg) < 0 ? -1 : 0;
+	if (rc < 0)
 		shed(m, cls, topic);
 	outbox_pump(m);
+	return rc;
 }
 
-void outbox_publish(struct manager *m, enum ob_class cls, const char *topic, const char *payload,
-                    size_t len, bool retain)
+int outbox_publish(struct manager *m, enum ob_class cls, const char *topic, const char *payload,
+                   size_t len, bool retain)
 {
-	enqueue(m, outq_msg_new(cls, topic, payload, len, retain, 0, NULL));
+	return enqueue(m, outq_msg_new(cls, topic, payload, len, retain, 0, NULL));
 }
 
 void outbox_alert(struct manager *m, enum ob_class cls, const char *topic, const char *payload,
@@ -196,7 +199,7 @@ void outbox_puback(struct manager *m, int mid)
 		char detail[160];
 		snprintf(detail, sizeof(detail), "worker %s via mqtt (queued while the broker was away)",
 		         msg->worker ? msg->worker : "?");
-		alarm_timeline(m, msg->alarm, tc_now_ms(), "alerted", "telecared", detail);
+		alarm_timeline(m, msg->alarm, tc_now_ms(), TL_ALERTED, "telecared", detail);
 	}
 	outq_msg_free(msg);
 	outbox_pump(m);
@@ -236,9 +239,17 @@ static void hook_done(void *userdata, bool ok, int attempts, const char *detail)
 		hooks_pump(m);
 }
 
+static void hook_tried(void *userdata, int attempt, const char *detail, bool retry)
+{
+	struct running *r = userdata;
+	if (r->h->tried)
+		r->h->tried(r->h->userdata, attempt, detail, retry);
+}
+
 static void hooks_pump(struct manager *m)
 {
 	struct outbox *ob = m->outbox;
+	webhooks_on_try(m->webhooks, hook_tried);
 	while (ob->hooks_running < HOOKS_MAX) {
 		struct outq_msg *msg = outq_pop(&ob->hooks, OB__COUNT - 1);
 		if (!msg)
@@ -269,7 +280,7 @@ static void hooks_pump(struct manager *m)
 }
 
 void outbox_webhook(struct manager *m, enum ob_class cls, const char *url, const char *body,
-                    webhook_done_fn done, void *userdata)
+                    webhook_done_fn done, webhook_try_fn tried, void *userdata)
 {
 	struct outbox *ob = m->outbox;
 	struct hook *h = calloc(1, sizeof(*h));
@@ -283,6 +294,7 @@ void outbox_webhook(struct manager *m, enum ob_class cls, const char *url, const
 		return;
 	}
 	h->done = done;
+	h->tried = tried;
 	h->userdata = userdata;
 	msg->data = h;
 	if (outq_push(&ob->hooks, msg) < 0) {

@@ -35,26 +35,28 @@ void publish_board(struct manager *m, const struct alarm *a)
 		publish_json(m, OB_BOARD, topic, alarm_json(m, a), true);
 }
 
-void publish_alarm(struct manager *m, const struct alarm *a)
+void publish_state(struct manager *m, const struct alarm *a)
 {
 	char topic[512];
-	if (a->test)
-		return;  /* tests are confirmed by receipt; the board is for real alarms */
-	if (!a->technical && mqtt_topic(m, topic, sizeof(topic), "dev/%s/alarm", a->device) == 0) {
-		json_t *j = json_pack("{s:I, s:s}", "alarm", (json_int_t)a->id, "state",
-		                      alarm_state_name(a->state));
-		if (a->state == ALARM_ACKED && a->acked_by)
-			json_object_set_new(j, "by", json_string(a->acked_by));
-		publish_json(m, alarm_class(a), topic, j, true);
-	}
-	publish_board(m, a);
+	if (a->test || a->technical || a->incident)
+		return;  /* tests are confirmed by receipt; the state says "help is coming" */
+	if (mqtt_topic(m, topic, sizeof(topic), "dev/%s/alarm", a->device) < 0)
+		return;
+	json_t *j = json_pack("{s:I, s:s}", "alarm", (json_int_t)a->id, "state",
+	                      alarm_state_name(a->state));
+	if (a->state == ALARM_ACKED && a->acked_by)
+		json_object_set_new(j, "by", json_string(a->acked_by));
+	publish_json(m, alarm_class(a), topic, j, true);
 }
 
+/* Once per connection, coalesced with whatever waits for the same topics. */
 void publish_all_open(struct manager *m)
 {
 	void *v;
-	for (size_t it = 0; map_next(&m->alarms, &it, NULL, &v);)
-		publish_alarm(m, v);
+	for (size_t it = 0; map_next(&m->alarms, &it, NULL, &v);) {
+		publish_state(m, v);
+		publish_board(m, v);
+	}
 }
 
 /* A retained board entry the broker still holds for an alarm that is not

@@ -87,7 +87,7 @@ static const char *write_sql[ST__WRITE_COUNT] = {
 		" VALUES (?,?,?,?,?,?,?)",
 	[ST_ALARM_UPSERT] =
 		"INSERT OR REPLACE INTO alarms(" ALARM_COLUMNS ")"
-		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_TIMELINE_INSERT] =
 		"INSERT INTO timeline(alarm_id, at, what, actor, detail) VALUES (?,?,?,?,?)",
 	[ST_RESIDENT_UPSERT] =
@@ -109,6 +109,9 @@ static const char *write_sql[ST__WRITE_COUNT] = {
 	[ST_SEQUENCE_SET] =
 		"INSERT INTO sequences(name, next) VALUES (?,?)"
 		" ON CONFLICT(name) DO UPDATE SET next = max(next, excluded.next)",
+	[ST_MEMBER_UPSERT] =
+		"INSERT OR REPLACE INTO incident_members(alarm_id, device_id, type, known, joined_at,"
+		" restored_at) VALUES (?,?,?,?,?,?)",
 	[ST_UNMAPPED_INSERT] =
 		"INSERT INTO unmapped(received_at, source, address, device_id, topic, reason, payload)"
 		" VALUES (?,?,?,?,?,?,?)",
@@ -302,8 +305,12 @@ void store_close(struct manager *m)
 	struct store *st = m->store;
 	if (!st)
 		return;
-	if (st->db && st->n_ops && store_flush(m) < 0)
+	if (st->db && (st->n_ops || st->n_afters) && store_flush(m) < 0)
 		log_error("exiting with %zu writes not on disk: %s", st->n_ops, st->error);
+	/* Whoever still waits is told it did not happen (and frees its data). */
+	for (size_t i = 0; i < st->n_afters; i++)
+		st->afters[i].fn(m, st->afters[i].data, false, "telecared is stopping");
+	st->n_afters = 0;
 	for (size_t i = 0; i < st->n_ops; i++)
 		op_free(st->ops[i]);
 	free(st->ops);
@@ -584,11 +591,6 @@ bool store_ok(const struct manager *m, const char **error)
 	return !m->store->failed;
 }
 
-sqlite3 *store_db(struct manager *m)
-{
-	return m->store->db;
-}
-
 sqlite3_stmt *store_query(struct manager *m, const char *sql)
 {
 	struct store *st = m->store;
@@ -790,6 +792,12 @@ struct alarm *alarm_from_row(sqlite3_stmt *s)
 	json_decref(esc);
 	a->acked_by_id = col_str(s, 22);
 	a->first_ack_at = sqlite3_column_int64(s, 23);
+	json_t *inc = col_json(s, 24);
+	const char *cls = json_string_value(json_object_get(inc, "class"));
+	if (cls)
+		a->incident = mass_incident_new(cls);
+	json_decref(inc);
+	a->sched_index = SIZE_MAX;
 	return a;
 }
 
@@ -803,7 +811,7 @@ static int load_alarms(struct manager *m)
 		struct alarm *a = alarm_from_row(s);
 		if (!a)
 			return -1;
-		alarm_adopt(m, a);
+		alarm_track(m, a);
 	}
 	return done(s, rc);
 }
