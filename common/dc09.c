@@ -10,7 +10,6 @@
  * comparison (none copied): pysiaalarm (eavanvalkenburg/pysiaalarm, Home
  * Assistant's "sia" integration), dc09_spt (jvanovost/dc09_spt, a panel-side
  * sender), ioBroker.sia (schmupu/ioBroker.sia) and fioletoven/dc09. */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +103,13 @@ static int hexval(unsigned char c)
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 static bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
 static bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
+
+/* A byte as it may appear in an error message (isprint() would follow the
+ * locale). */
+static char shown(char c)
+{
+	return (c >= 0x20 && c < 0x7f) ? c : '?';
+}
 
 /* n hex digits at p as a number, or -1. */
 static long hexnum(const char *p, size_t n)
@@ -574,7 +580,7 @@ static enum tc_dc09_status parse_sia(struct cursor *c, struct tc_dc09_msg *m, ch
 	}
 	if (*c->p != 'N' && *c->p != 'O')
 		return fail(TC_DC09_E_FORMAT, err, errlen, "SIA data starts with '%c', not N",
-		            isprint((unsigned char)*c->p) ? *c->p : '?');
+		            shown(*c->p));
 	c->p++;
 	bool after_sep = true;
 	while (c->p < c->e) {
@@ -653,7 +659,7 @@ static enum tc_dc09_status parse_sia(struct cursor *c, struct tc_dc09_msg *m, ch
 			continue;
 		}
 		return fail(TC_DC09_E_FORMAT, err, errlen, "unexpected '%c' at offset %td of the SIA data",
-		            isprint((unsigned char)*p) ? *p : '?', p - start);
+		            shown(*p), p - start);
 	}
 	if (m->n_events == 0 && !m->text[0])
 		return fail(TC_DC09_E_FORMAT, err, errlen, "SIA data has no event");
@@ -676,7 +682,7 @@ static enum tc_dc09_status parse_cid(struct cursor *c, struct tc_dc09_msg *m, ch
 	if (p[0] != '1' && p[0] != '3' && p[0] != '6')
 		return fail(TC_DC09_E_FORMAT, err, errlen,
 		            "Contact ID qualifier '%c' is not 1 (new), 3 (restore) or 6 (still present)",
-		            p[0]);
+		            shown(p[0]));
 	struct tc_dc09_event *ev = &m->events[0];
 	memset(ev, 0, sizeof(*ev));
 	ev->syntax = TC_DC09_CID;

@@ -273,6 +273,8 @@ static void test_frame_errors(void **state)
 	f[1] = f[1] == 'F' ? 'E' : 'F';
 	bad_raw(f, n, TC_DC09_E_CRC, "bad CRC: the CRC field says");
 	assert_int_equal(tc_dc09_reply_for(TC_DC09_E_CRC), TC_DC09_NAK);
+	assert_int_equal(tc_dc09_reply_for(TC_DC09_OK), TC_DC09_ACK);
+	assert_string_equal(tc_dc09_status_name(TC_DC09__STATUS_COUNT), "invalid");
 	memcpy(f, good, n + 1);
 	f[20] ^= 0x01;   /* a bit flipped in the message */
 	bad_raw(f, n, TC_DC09_E_CRC, "bad CRC");
@@ -379,6 +381,10 @@ static void test_content_errors(void **state)
 	strcat(many, "]");
 	bad(many, TC_DC09_E_FORMAT, "more than 16 events");
 	bad("\"ADM-CID\"0001L0#1234[#1234|2101 01 001]", TC_DC09_E_FORMAT, "qualifier '2'");
+	/* found by fuzz_dc09: a byte that is not printable ASCII, quoted raw */
+	bad("\"ADM-CID\"0001L0#1234[#1234|\xeb" "331 00 000]", TC_DC09_E_FORMAT, "qualifier '?'");
+	bad("\"SIA-DCS\"0001L0#1234[#1234|\xe9PA1]", TC_DC09_E_FORMAT, "starts with '?'");
+	bad("\"SIA-DCS\"0001L0#1234[#1234|NPA1\xe9]", TC_DC09_E_FORMAT, "unexpected '?'");
 	bad("\"ADM-CID\"0001L0#1234[#1234|1101 01 01]", TC_DC09_E_FORMAT, "not QEEE GG ZZZ");
 	bad("\"ADM-CID\"0001L0#1234[#1234|1A01 01 001]", TC_DC09_E_FORMAT, "not QEEE GG ZZZ");
 	bad("\"ADM-CID\"0001L0#1234[#1234|1101 01 001 ]", TC_DC09_E_FORMAT, "not QEEE GG ZZZ");
@@ -472,6 +478,10 @@ static void test_sia_blocks(void **state)
 	ok("\"SIA-DCS\"0006L0#AAA[#AAA|AJust text]");
 	assert_int_equal(msg.n_events, 0);
 	assert_string_equal(msg.text, "Just text");
+	/* spaces between the parts of a block are skipped */
+	ok("\"SIA-DCS\"0008L0#AAA[#AAA|N ri1 PA001 / PA002]");
+	assert_int_equal(msg.n_events, 2);
+	assert_string_equal(msg.events[1].area, "1");
 	/* 16 events is the most */
 	char many[400] = "\"SIA-DCS\"0001L0#1234[#1234|N";
 	for (int i = 0; i < 16; i++)
@@ -563,6 +573,7 @@ static void test_xdata_position(void **state)
 	const char *nopos[] = {
 		"[X6.1]", "[X6.1][Y91]", "[X181][Y10]", "[X6.1][Yabc]", "[X6.1][Y49E06]",
 		"[X6.1][Y49N60]", "[X6.1][Y1.]", "[X6.1][Y]", "[X6.1][Y+49N06]", "[X1234][Y1]",
+		"[X6.1][Y49N]", "[X6.1][Y49N06.]", "[X6.1][YN06]", "[X6.1][Y-]",
 	};
 	for (size_t i = 0; i < sizeof(nopos) / sizeof(nopos[0]); i++) {
 		char body[128];
@@ -800,6 +811,28 @@ static void test_replies(void **state)
 	h2.seq = 1;
 	strcpy(h2.account, "12");
 	assert_int_equal(tc_dc09_reply(TC_DC09_ACK, &h2, NULL, NOW, NULL, out, sizeof(out)), -1);
+	strcpy(h2.account, "12G4");
+	assert_int_equal(tc_dc09_reply(TC_DC09_ACK, &h2, NULL, NOW, NULL, out, sizeof(out)), -1);
+	strcpy(h2.account, "1234");
+	strcpy(h2.prefix, "L");
+	assert_int_equal(tc_dc09_reply(TC_DC09_ACK, &h2, NULL, NOW, NULL, out, sizeof(out)), -1);
+	strcpy(h2.prefix, "0");
+	strcpy(h2.receiver, "R");
+	assert_int_equal(tc_dc09_reply(TC_DC09_ACK, &h2, NULL, NOW, NULL, out, sizeof(out)), -1);
+	h2.receiver[0] = '\0';
+	/* a frame over 1024 bytes is never built */
+	static char big[1100], bigout[2200];
+	memset(big, 'x', sizeof(big) - 1);
+	assert_int_equal(tc_dc09_encode("SIA-DCS", &h2, big, 1000, NULL, NULL, bigout, sizeof(bigout)), -1);
+	assert_int_equal(tc_dc09_encode("SIA-DCS", &h2, big, 1099, NULL, NULL, bigout, sizeof(bigout)), -1);
+	assert_true(tc_dc09_encode("SIA-DCS", &h2, big, 990, NULL, NULL, bigout, sizeof(bigout)) > 0);
+	/* encrypted: pad, '|' and 480 bytes are 496, 992 hex digits, a frame
+	 * of exactly 1024 bytes; 500 bytes would be 1056 */
+	assert_int_equal(tc_dc09_encode("SIA-DCS", &h2, big, 480, key_of("A128"), rnd, bigout, sizeof(bigout)), 1024);
+	assert_int_equal(dec_raw(bigout, 1024), TC_DC09_E_KEY);   /* 1234 has no key here */
+	assert_int_equal(tc_dc09_encode("SIA-DCS", &h2, big, 500, key_of("A128"), rnd, bigout, sizeof(bigout)), -1);
+	assert_int_equal(tc_dc09_encode("S\"A", &h2, "]", 1, NULL, NULL, bigout, sizeof(bigout)), -1);
+	assert_int_equal(tc_dc09_encode("", &h2, "]", 1, NULL, NULL, bigout, sizeof(bigout)), -1);
 
 	/* what the decoder makes of the replies: well-formed frames of IDs a
 	 * receiver does not take (DUH from a receiver's point of view) */
