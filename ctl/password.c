@@ -69,8 +69,6 @@ static int ask(const char *prompt, char *buf, size_t cap, size_t *len)
 	static const int sigs[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	int rc;
 
-	fputs(prompt, stderr);
-	fflush(stderr);
 	if (tcgetattr(STDIN_FILENO, &saved_tty) < 0)
 		return LINE_ERROR;
 	mute = saved_tty;
@@ -83,6 +81,9 @@ static int ask(const char *prompt, char *buf, size_t cap, size_t *len)
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &mute) < 0) {
 		rc = LINE_ERROR;
 	} else {
+		/* the prompt only once echo is off: what is typed after it is never shown */
+		fputs(prompt, stderr);
+		fflush(stderr);
 		rc = read_secret_line(STDIN_FILENO, buf, cap, len);
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
 	}
