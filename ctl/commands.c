@@ -39,7 +39,8 @@ static int build_by_id(struct call *c)
  * neither. */
 static int check_source_address(const struct call *c)
 {
-	bool src = json_object_get(c->args, TC_ARG_SOURCE), addr = json_object_get(c->args, TC_ARG_ADDRESS);
+	bool src = json_object_get(c->args, TC_ARG_SOURCE);
+	bool addr = json_object_get(c->args, TC_ARG_ADDRESS);
 	if (src != addr)
 		return usage_error("--source and --address go together: the [source NAME] the device "
 		                   "is heard through and its address there (usage: %s)", c->cmd->usage);
@@ -127,7 +128,8 @@ static int build_shift_add(struct call *c)
 	int rc = parse_params(c, pos, opt);
 	if (rc != PARSE_OK)
 		return rc;
-	bool always = json_object_get(c->args, TC_ARG_ALWAYS), weekly = json_object_get(c->args, TC_ARG_DAYS);
+	bool always = json_object_get(c->args, TC_ARG_ALWAYS);
+	bool weekly = json_object_get(c->args, TC_ARG_DAYS);
 	int64_t from, to;
 	bool has_from = time_arg(c, TC_ARG_FROM, &from), has_to = time_arg(c, TC_ARG_TO, &to);
 	if (always + weekly + (has_from || has_to) != 1)
@@ -256,7 +258,8 @@ static int build_report(struct call *c)
 	};
 	int rc = parse_params(c, NULL, opt);
 	int64_t from, to;
-	if (rc == PARSE_OK && time_arg(c, TC_ARG_FROM, &from) && time_arg(c, TC_ARG_TO, &to) && to <= from)
+	if (rc == PARSE_OK && time_arg(c, TC_ARG_FROM, &from) && time_arg(c, TC_ARG_TO, &to) &&
+	    to <= from)
 		return usage_error("--to must be after --from");
 	return rc;
 }

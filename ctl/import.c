@@ -64,7 +64,6 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-
 static bool heartbeat_ok(const char *s, size_t len)
 {
 	int64_t ms;

@@ -79,7 +79,6 @@ static const struct command *find_command(int argc, char **argv, int *used)
 	return NULL;
 }
 
-
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };

@@ -139,7 +139,6 @@ void print_resident(const struct call *c, const json_t *d)
 	}
 }
 
-
 /* device show, and device add */
 void print_device(const struct call *c, const json_t *d)
 {
@@ -215,5 +214,4 @@ void print_device_test(const struct call *c, const json_t *d)
 	(void)c;
 	print_test_stage(d);
 }
-
 

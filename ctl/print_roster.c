@@ -134,7 +134,8 @@ void print_shift_list(const struct call *c, const json_t *d)
 void print_oncall(const struct call *c, const json_t *d)
 {
 	static const char *const h[] = { "ID", "NAME", "TEAMS", "PHONE", "SHIFT", NULL };
-	const json_t *team = json_object_get(c->args, TC_ARG_TEAM), *at = json_object_get(c->args, TC_ARG_AT);
+	const json_t *team = json_object_get(c->args, TC_ARG_TEAM);
+	const json_t *at = json_object_get(c->args, TC_ARG_AT);
 	struct table t;
 	size_t i, j;
 	const json_t *w, *sh;

@@ -96,7 +96,8 @@ static void note_stage(struct test_state *t, const json_t *st)
 		return;
 	if (json_is_integer(alarm))
 		t->alarm = json_integer_value(alarm);
-	snprintf(t->last, sizeof(t->last), "%s", strcmp(stage, TC_STAGE_RECEIPT_SENT) ? stage : "receipt sent");
+	snprintf(t->last, sizeof(t->last), "%s",
+	         strcmp(stage, TC_STAGE_RECEIPT_SENT) ? stage : "receipt sent");
 	if (strcmp(stage, TC_STAGE_RECEIVED) == 0) {
 		t->received = true;
 		t->received_at = at;

@@ -215,7 +215,6 @@ void table_print(struct table *t, const char *indent)
 	table_print_with(t, indent, NULL);
 }
 
-
 /* A list answer as a table: a column per key, or `empty` for none. */
 void print_rows(const json_t *d, const char *empty, const char *const *heads,
                        const char *const *keys)
