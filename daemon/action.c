@@ -207,7 +207,7 @@ void action_message(struct manager *m, const char *worker_raw, size_t worker_len
 		json_object_set_new(res, "error", json_string(err));
 	char *s = json_dumps(res, JSON_COMPACT);
 	if (s && mqtt_topic(m, topic, sizeof(topic), "worker/%s/result", worker) == 0)
-		mqtt_publish(m, topic, s, strlen(s), false);
+		outbox_publish(m, OB_RESULT, topic, s, strlen(s), false);
 	free(s);
 	json_decref(res);
 	json_decref(req);

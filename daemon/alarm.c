@@ -167,7 +167,7 @@ static struct alarm *open_alarm(struct manager *m, const char *device, const str
 	if (!a)
 		return NULL;
 	struct device *dev = device_get(m, device);
-	a->id = m->next_alarm_id++;
+	a->id = seq_take(m, &m->alarm_ids);
 	snprintf(a->device, sizeof(a->device), "%s", device);
 	a->resident_id = dev && dev->resident_id ? strdup(dev->resident_id) : NULL;
 	a->key = strdup(d->key);

@@ -70,7 +70,7 @@ static void send_alert(struct manager *m, struct alarm *a, const char *worker, c
 	char topic[512];
 	struct worker *w = worker_get(m, worker);
 	if (mqtt_topic(m, topic, sizeof(topic), "worker/%s/alert", worker) == 0)
-		mqtt_publish(m, topic, body, strlen(body), false);
+		outbox_alert(m, alarm_class(a), topic, body, strlen(body), a->id, worker);
 	if (!w || !w->webhook || !m->webhooks)
 		return;
 	struct delivery *d = calloc(1, sizeof(*d));
@@ -79,10 +79,7 @@ static void send_alert(struct manager *m, struct alarm *a, const char *worker, c
 	d->alarm = a->id;
 	d->m = m;
 	snprintf(d->worker, sizeof(d->worker), "%s", worker);
-	int r = webhook_post(m->webhooks, w->webhook, body, on_delivered, d);
-	if (r < 0) {
-		on_delivered(d, false, 0, "cannot start the request");
-	}
+	outbox_webhook(m, alarm_class(a), w->webhook, body, on_delivered, d);
 }
 
 static char *alert_body(struct manager *m, struct alarm *a)
@@ -193,7 +190,8 @@ static void fire_step(struct manager *m, struct alarm *a, int64_t now)
 			json_array_append_new(a->alerted, json_string(wid));
 		snprintf(detail, sizeof(detail), "worker %s (%s) via mqtt%s, step %d", wid,
 		         w ? w->name : "?", w && w->webhook ? " and webhook" : "", a->step + 1);
-		alarm_timeline(m, a->id, now, "alerted", "telecared", detail);
+		/* "alerted" once the broker has it: now, or when it is back. */
+		alarm_timeline(m, a->id, now, m->mqtt_connected ? "alerted" : "queued", "telecared", detail);
 	}
 	if (json_array_size(a->step_workers))
 		log_full(LOG_INFO, a->device, a->id, NULL, "alarm %lld (device %s): step %d alerted %zu worker(s)",

@@ -35,19 +35,6 @@ static void send_receipt(struct manager *m, const char *device, json_t *id, cons
                          int64_t alarm, const char *error)
 {
 	char topic[512];
-	if (mqtt_congested(m)) {
-		/* A receipt may be lost without harm: the event is stored (or
-		 * rejected) and the device resends; alerts and the board may not. */
-		m->count.receipts_held++;
-		int64_t now = tc_now_ms();
-		if (now - m->held_logged_at > 10000) {
-			log_warning("mqtt: %lld messages await the broker's acknowledgement: holding back "
-			            "receipts (%llu so far); devices will resend", (long long)m->mqtt_unacked,
-			            (unsigned long long)m->count.receipts_held);
-			m->held_logged_at = now;
-		}
-		return;
-	}
 	if (mqtt_topic(m, topic, sizeof(topic), "dev/%s/receipt", device) < 0)
 		return;
 	json_t *j = json_pack("{s:O?, s:s}", "id", id, "status", status);
@@ -58,7 +45,7 @@ static void send_receipt(struct manager *m, const char *device, json_t *id, cons
 	char *s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	if (s)
-		mqtt_publish(m, topic, s, strlen(s), false);
+		outbox_publish(m, OB_RECEIPT, topic, s, strlen(s), false);
 	free(s);
 }
 
@@ -278,7 +265,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 	}
 
 	uint64_t mark = store_mark(m);
-	int64_t seq = m->next_event_seq++;
+	int64_t seq = seq_take(m, &m->event_seqs);
 	/* The payload as the device sent it (checked UTF-8 JSON), not re-encoded. */
 	store_write(m, ST_EVENT_INSERT, "isssininndx", seq, device, ev.id_key, tc_type_name(ev.type),
 	            now, ev.has_ts ? ev.ts_ms : (int64_t)-1, (int64_t)(dev != NULL), alarm,

@@ -26,6 +26,7 @@ static void usage(FILE *f)
 		"  -c, --config FILE   configuration file (default %s;\n"
 		"                      built-in defaults when that file does not exist)\n"
 		"      --check-config  validate the configuration and exit\n"
+		"      --check-db      check the whole database file (read-only) and exit\n"
 		"  -h, --help          this text\n"
 		"      --version       print the version\n"
 		"\n"
@@ -121,6 +122,7 @@ static void manager_free(struct manager *m)
 	supervise_free(m);
 	escalate_free(m);
 	mqtt_free(m);
+	outbox_free(m);
 	store_close(m);
 	alarms_free(m);
 	registry_free(m);
@@ -141,12 +143,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "check-db", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct manager m = { .config_path = TELECARE_CONFIG_PATH };
-	bool check = false;
+	bool check = false, check_db = false;
 	int c, r;
 	char err[512];
 
@@ -154,6 +157,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c': m.config_path = optarg; m.config_required = true; break;
 		case 'C': check = true; break;
+		case 'D': check_db = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("telecared %s\n", TELECARE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -170,6 +174,11 @@ int main(int argc, char **argv)
 	if (!m.cfg) {
 		fprintf(stderr, "telecared: %s\n", err);
 		return 1;
+	}
+	if (check_db) {
+		r = store_check(m.cfg->store_path, stdout);
+		config_free(m.cfg);
+		return r;
 	}
 	if (check) {
 		/* The files it names must be readable too, or the start would fail later. */
@@ -217,7 +226,8 @@ int main(int argc, char **argv)
 		log_error("cannot open the control socket %s: %s", m.cfg->socket_path, strerror(-r));
 		goto out;
 	}
-	if ((r = escalate_init(&m)) < 0 || (r = supervise_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
+	if ((r = outbox_init(&m)) < 0 || (r = escalate_init(&m)) < 0 || (r = supervise_init(&m)) < 0 ||
+	    (r = mqtt_init(&m)) < 0)
 		goto out;
 	r = sd_event_add_time_relative(m.event, &m.status_timer, CLOCK_MONOTONIC, STATUS_INTERVAL_US,
 	                               0, on_status_timer, &m);

@@ -7,11 +7,17 @@
 
 #include "telecared.h"
 
-static void publish_json(struct manager *m, const char *topic, json_t *j, bool retain)
+enum ob_class alarm_class(const struct alarm *a)
+{
+	return a->priority <= 1 ? OB_URGENT : a->priority == 2 ? OB_HIGH : OB_LOW;
+}
+
+static void publish_json(struct manager *m, enum ob_class cls, const char *topic, json_t *j,
+                         bool retain)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	if (s)
-		mqtt_publish(m, topic, s, strlen(s), retain);
+		outbox_publish(m, cls, topic, s, strlen(s), retain);
 	else
 		log_error("out of memory publishing %s", topic);
 	free(s);
@@ -24,9 +30,9 @@ void publish_board(struct manager *m, const struct alarm *a)
 	if (a->test || mqtt_topic(m, topic, sizeof(topic), "alarms/%lld", (long long)a->id) < 0)
 		return;
 	if (a->state == ALARM_RESOLVED)
-		mqtt_publish(m, topic, "", 0, true);  /* an empty retained message clears it */
+		outbox_publish(m, OB_BOARD, topic, "", 0, true);  /* an empty retained message clears it */
 	else
-		publish_json(m, topic, alarm_json(m, a), true);
+		publish_json(m, OB_BOARD, topic, alarm_json(m, a), true);
 }
 
 void publish_alarm(struct manager *m, const struct alarm *a)
@@ -39,7 +45,7 @@ void publish_alarm(struct manager *m, const struct alarm *a)
 		                      alarm_state_name(a->state));
 		if (a->state == ALARM_ACKED && a->acked_by)
 			json_object_set_new(j, "by", json_string(a->acked_by));
-		publish_json(m, topic, j, true);
+		publish_json(m, alarm_class(a), topic, j, true);
 	}
 	publish_board(m, a);
 }
@@ -65,10 +71,13 @@ void publish_board_seen(struct manager *m, const char *alarm_id, size_t len, boo
 			return;
 	memcpy(id, alarm_id, len);
 	id[len] = '\0';
+	/* An id the world has seen is never given again, even if our file
+	 * forgot it (restored from an older backup). */
+	seq_at_least(m, &m->alarm_ids, strtoll(id, NULL, 10) + 1);
 	if (map_get(&m->alarms, id))
 		return;
 	if (mqtt_topic(m, topic, sizeof(topic), "alarms/%s", id) == 0) {
 		log_info("board: clearing stale retained entry for alarm %s", id);
-		mqtt_publish(m, topic, "", 0, true);
+		outbox_publish(m, OB_BOARD, topic, "", 0, true);
 	}
 }

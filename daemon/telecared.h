@@ -80,6 +80,12 @@ struct config {
 	enum unknown_policy unknown_devices;
 	int device_rate;            /* events a second one device may send (sustained) */
 	int device_burst;           /* ...and at once */
+	size_t receipt_queue;       /* receipts the outbox keeps waiting at most (SPEC 2.2) */
+	struct {
+		int devices;            /* more than this many devices of a class in window: fold */
+		int64_t window_ms;
+		int64_t hold_ms;        /* technical and unknown-device alarms wait this before alerting */
+	} mass;
 	int priority[TC_T__COUNT];  /* per event type; 0 = opens no alarm */
 	char **outcomes;
 	size_t n_outcomes;
@@ -91,8 +97,9 @@ struct config {
 		int64_t grace_ms;           /* allowed beyond a device's heartbeat interval */
 		int battery_low;            /* percent: below opens low_battery */
 		int battery_hysteresis;     /* cleared at battery_low + this */
-		int storm_devices;          /* this many silent within storm_window: one incident */
-		int64_t storm_window_ms;
+		int storm_devices;          /* this many silent within storm_window: one incident
+		                               (0: [alarms] mass_devices applies) */
+		int64_t storm_window_ms;    /* 0: [alarms] mass_window */
 		int64_t broker_outage_ms;   /* gateway away from the broker this long: alarm */
 	} sup;
 };
@@ -209,6 +216,16 @@ struct actor {
 	char worker[TC_DEVICE_ID_MAX + 1];  /* the worker this person is, or "" */
 };
 
+/* Ids handed out from a range whose end is committed first (store.c). */
+struct seq {
+	const char *name;           /* "alarm", "event": its row in the sequences table */
+	int64_t next;
+	int64_t durable_hi;         /* ids below this are reserved on disk */
+	int64_t pending_hi;         /* the end queued last */
+	int64_t range;
+	bool warned;
+};
+
 /* ---- the manager: the one context struct ---- */
 
 struct store;
@@ -216,7 +233,7 @@ struct control;
 
 struct counters {
 	uint64_t received, stored, duplicate, rejected;
-	uint64_t receipts_held;      /* not sent while the broker link was congested */
+	uint64_t receipts_shed;      /* past the outbox's receipt bound (SPEC 2.2) */
 	uint64_t flood_dropped;      /* over a device's rate: not processed, no receipt */
 };
 
@@ -233,12 +250,16 @@ struct manager {
 	int mqtt_fd;
 	bool mqtt_connected;
 	bool mqtt_abandoned;         /* a failed attempt's socket, left for the next reconnect */
-	int64_t mqtt_unacked;        /* our QoS 1 publishes the broker has not acknowledged */
 	int64_t mqtt_backoff_ms;
+	bool board_checking;         /* subscribed to the board until our sentinel returns */
+	uint64_t board_nonce;
 	bool shutting_down;
 
 	/* store.c */
 	struct store *store;
+
+	/* outbox.c */
+	struct outbox *outbox;
 
 	/* registry.c */
 	struct map residents;        /* id -> struct resident */
@@ -248,7 +269,7 @@ struct manager {
 	/* alarm.c */
 	struct map alarms;           /* decimal id -> struct alarm (unresolved only) */
 	struct map open_by_key;      /* alarm key -> struct alarm */
-	int64_t next_alarm_id;
+	struct seq alarm_ids;
 
 	/* roster.c */
 	struct map workers;          /* id -> struct worker */
@@ -275,8 +296,7 @@ struct manager {
 	struct map pending;          /* "<device>\n<id key>" -> alarm id + 2 (uncommitted events) */
 	struct map unmapped_seen;    /* "<source>\n<address>" -> when last kept (ms) */
 	struct map buckets;          /* device -> struct bucket (flood limit) */
-	int64_t held_logged_at;
-	int64_t next_event_seq;
+	struct seq event_seqs;
 
 	/* control.c */
 	struct control *control;
@@ -326,20 +346,42 @@ void log_full(int prio, const char *device, int64_t alarm, const char *worker,
 int mqtt_init(struct manager *m);
 void mqtt_free(struct manager *m);
 void mqtt_shutdown(struct manager *m);     /* "offline", DISCONNECT, flushed */
-/* Publish at QoS 1. Queued by libmosquitto while disconnected. */
-void mqtt_publish(struct manager *m, const char *topic, const char *payload, size_t len,
-                  bool retain);
-/* Too many publishes unacknowledged: hold back what may wait (receipts). */
-bool mqtt_congested(const struct manager *m);
+/* Hand one QoS 1 publish to libmosquitto (the outbox does; nothing else
+ * should). 0 with *mid set, or -EIO. */
+int mqtt_publish(struct manager *m, const char *topic, const void *payload, size_t len,
+                 bool retain, int *mid);
 /* prefix + "/" + the formatted rest */
 int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* ---- outbox.c (SPEC 4.1; the order is in outq.h) ---- */
+#include "outq.h"
+int outbox_init(struct manager *m);
+void outbox_free(struct manager *m);
+/* Queue a QoS 1 publish: it goes out in order of precedence, at most a window
+ * unacknowledged. Retained messages coalesce by topic while they wait. */
+void outbox_publish(struct manager *m, enum ob_class cls, const char *topic, const char *payload,
+                    size_t len, bool retain);
+/* An alert to a worker: as outbox_publish; when it waited for the broker,
+ * the alarm's timeline says "alerted" once the broker has it. */
+void outbox_alert(struct manager *m, enum ob_class cls, const char *topic, const char *payload,
+                  size_t len, int64_t alarm, const char *worker);
+/* A webhook delivery: waits for one of a bounded number of slots. */
+void outbox_webhook(struct manager *m, enum ob_class cls, const char *url, const char *body,
+                    void (*done)(void *userdata, bool ok, int attempts, const char *detail),
+                    void *userdata);
+void outbox_pump(struct manager *m);       /* hand over what the window allows */
+void outbox_puback(struct manager *m, int mid);
+size_t outbox_queued(const struct manager *m);
+size_t outbox_inflight(const struct manager *m);
+json_t *outbox_status(const struct manager *m);
 
 /* ---- store.c ---- */
 enum store_stmt {
 	ST_EVENT_INSERT, ST_REJECT_INSERT, ST_ALARM_UPSERT, ST_TIMELINE_INSERT,
 	ST_RESIDENT_UPSERT, ST_RESIDENT_DELETE, ST_DEVICE_UPSERT, ST_DEVICE_DELETE,
 	ST_WORKER_UPSERT, ST_WORKER_DELETE, ST_SHIFT_INSERT, ST_SHIFT_DELETE, ST_UNMAPPED_INSERT,
+	ST_SEQUENCE_SET,
 	ST__WRITE_COUNT,
 };
 int store_open(struct manager *m, const char *path);
@@ -369,7 +411,15 @@ struct sqlite3 *store_db(struct manager *m);
 struct sqlite3_stmt *store_query(struct manager *m, const char *sql);
 /* Is (device, id key) stored? Returns 1 with *alarm (or -1 for none), 0, -1 on error. */
 int store_event_lookup(struct manager *m, const char *device, const char *id_key, int64_t *alarm);
-int store_load(struct manager *m);        /* residents, devices, open alarms, counters */
+/* Check (quick_check) and load residents, devices, workers, open alarms and
+ * the id ranges; any error refuses the start. */
+int store_load(struct manager *m);
+/* The next id of g; never one given before, even across a crash. */
+int64_t seq_take(struct manager *m, struct seq *g);
+/* Never hand out an id below next (an id seen on the retained board). */
+void seq_at_least(struct manager *m, struct seq *g, int64_t next);
+/* telecared --check-db: a full integrity check, read-only. 0 ok, 1 damaged. */
+int store_check(const char *path, FILE *out);
 /* The columns alarm_from_row() reads, in order: select them FROM alarms. */
 #define ALARM_COLUMNS "id, device_id, resident_id, akey, priority, types, state, test, technical," \
 	" step, loc, policy, opened_at, acked_at, acked_by, resolved_at, outcome, updated_at," \
@@ -486,6 +536,7 @@ json_t *alarm_json(struct manager *m, const struct alarm *a);  /* the board summ
 void publish_alarm(struct manager *m, const struct alarm *a);   /* device state and board */
 void publish_board(struct manager *m, const struct alarm *a);   /* the board only */
 void publish_all_open(struct manager *m);           /* after (re)connecting */
+enum ob_class alarm_class(const struct alarm *a);   /* its alerts' and state's precedence */
 void publish_board_seen(struct manager *m, const char *alarm_id, size_t len, bool retained,
                         size_t payloadlen);
 
