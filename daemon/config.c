@@ -296,6 +296,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (!strcmp(name, "client_id")) {
 			if (!*value || strlen(value) > 23 * 10)
 				return bad(p, "client_id must be 1-230 characters");
+			c->mqtt.client_id_set = true;
 			return set_str(&c->mqtt.client_id, value), 1;
 		}
 		if (!strcmp(name, "topic_prefix")) {
@@ -533,6 +534,10 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 			return NULL;
 		}
 	}
+	/* A broker that binds client ids to logins (SPEC 9) knows the gateway
+	 * by its username: without an explicit client_id, use that. */
+	if (p.c->mqtt.username && !p.c->mqtt.client_id_set)
+		set_str(&p.c->mqtt.client_id, p.c->mqtt.username);
 	if (!p.outcomes_set) {
 		p.c->outcomes = calloc(sizeof(default_outcomes) / sizeof(*default_outcomes), sizeof(char *));
 		for (size_t i = 0; p.c->outcomes && i < sizeof(default_outcomes) / sizeof(*default_outcomes); i++)

@@ -172,6 +172,55 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 	return sd_event_exit(m->event, 0);
 }
 
+static bool differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+static bool source_differs(const struct tc_source *a, const struct tc_source *b)
+{
+	if (a->format != b->format || strcmp(a->topic, b->topic) || a->n_rules != b->n_rules)
+		return true;
+	for (size_t i = 0; i < a->n_rules; i++)
+		if (strcmp(a->rules[i].field, b->rules[i].field) ||
+		    strcmp(a->rules[i].value, b->rules[i].value) || a->rules[i].type != b->rules[i].type)
+			return true;
+	return false;
+}
+
+/* SIGHUP applies what can change at run time; what takes a restart is named,
+ * key by key, so an operator is never left guessing. */
+static void reload_warn(const struct config *c, const struct config *n)
+{
+	const struct { const char *key; bool changed; } keys[] = {
+		{ "[mqtt] host", differ(c->mqtt.host, n->mqtt.host) },
+		{ "[mqtt] port", c->mqtt.port != n->mqtt.port },
+		{ "[mqtt] client_id", differ(c->mqtt.client_id, n->mqtt.client_id) },
+		{ "[mqtt] topic_prefix", differ(c->mqtt.prefix, n->mqtt.prefix) },
+		{ "[mqtt] keepalive", c->mqtt.keepalive != n->mqtt.keepalive },
+		{ "[mqtt] username", differ(c->mqtt.username, n->mqtt.username) },
+		{ "[mqtt] password_file", differ(c->mqtt.password_file, n->mqtt.password_file) },
+		{ "[mqtt] cafile", differ(c->mqtt.cafile, n->mqtt.cafile) },
+		{ "[mqtt] certfile", differ(c->mqtt.certfile, n->mqtt.certfile) },
+		{ "[mqtt] keyfile", differ(c->mqtt.keyfile, n->mqtt.keyfile) },
+		{ "[store] path", differ(c->store_path, n->store_path) },
+		{ "[control] socket", differ(c->socket_path, n->socket_path) },
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
+		if (keys[i].changed)
+			log_warning("reload: %s changed: it takes effect at the next restart", keys[i].key);
+	for (size_t i = 0; i < n->n_sources; i++) {
+		const struct tc_source *old = source_get(c, n->sources[i]->name);
+		if (!old || source_differs(old, n->sources[i]))
+			log_warning("reload: [source %s] %s: it takes effect at the next restart",
+			            n->sources[i]->name, old ? "changed" : "added");
+	}
+	for (size_t i = 0; i < c->n_sources; i++)
+		if (!source_get(n, c->sources[i]->name))
+			log_warning("reload: [source %s] removed: it takes effect at the next restart",
+			            c->sources[i]->name);
+}
+
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct manager *m = userdata;
@@ -185,9 +234,14 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	} else {
 		/* What can change at run time; the rest takes a restart. */
 		struct config *c = m->cfg;
+		reload_warn(c, n);
 		c->unknown_devices = n->unknown_devices;
 		c->device_rate = n->device_rate;
 		c->device_burst = n->device_burst;
+		c->mqtt.max_payload = n->mqtt.max_payload;
+		c->receipt_queue = n->receipt_queue;
+		outbox_limits(m);
+		c->mass = n->mass;
 		memcpy(c->priority, n->priority, sizeof(c->priority));
 		c->sup = n->sup;
 		char **o = c->outcomes;
@@ -204,10 +258,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		c->n_policies = n->n_policies;
 		n->policies = pp;
 		n->n_policies = np;
-		if (strcmp(c->mqtt.host, n->mqtt.host) || c->mqtt.port != n->mqtt.port ||
-		    strcmp(c->mqtt.prefix, n->mqtt.prefix) || strcmp(c->store_path, n->store_path) ||
-		    strcmp(c->socket_path, n->socket_path))
-			log_warning("reload: [mqtt], [store] and [control] changes take effect at the next restart");
 		config_free(n);
 		log_notice("configuration reloaded from %s", c->file ? c->file : "built-in defaults");
 	}

@@ -54,6 +54,12 @@ static size_t limits_mqtt(const struct manager *m, size_t out[OB__COUNT])
 	return OB__COUNT;
 }
 
+void outbox_limits(struct manager *m)
+{
+	if (m->outbox)
+		m->outbox->q.c[OB_RECEIPT].max = m->cfg->receipt_queue;
+}
+
 int outbox_init(struct manager *m)
 {
 	struct outbox *ob = calloc(1, sizeof(*ob));

@@ -68,7 +68,8 @@ struct config {
 	struct {
 		char *host;
 		int port;
-		char *client_id;
+		char *client_id;        /* default: the username, else "telecared" */
+		bool client_id_set;
 		char *prefix;
 		int keepalive;
 		size_t max_payload;
@@ -499,6 +500,7 @@ void outbox_webhook(struct manager *m, enum ob_class cls, const char *url, const
                     void (*tried)(void *userdata, int attempt, const char *detail, bool retry),
                     void *userdata);
 void outbox_pump(struct manager *m);       /* hand over what the window allows */
+void outbox_limits(struct manager *m);     /* the configuration's bounds changed (SIGHUP) */
 void outbox_puback(struct manager *m, int mid);
 size_t outbox_queued(const struct manager *m);
 size_t outbox_inflight(const struct manager *m);

@@ -99,6 +99,8 @@ class SecureBroker(Broker):
     def __init__(self, tmp_path, require_certificate=False, bind_client_ids=True):
         super().__init__(tmp_path)     # the log in tmp_path/broker, the port
         self.tls_port = free_port()
+        while self.tls_port == self.port:   # two free_port() calls may return the same port
+            self.tls_port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="telecare-broker-"))
         os.chmod(self.root, 0o755)
         self.ca = make_ca(self.root / "ca")
