@@ -79,6 +79,12 @@ struct config {
 	} mqtt;
 	char *store_path;
 	char *socket_path;
+	struct {
+		char *listen;           /* "127.0.0.1:8080"; NULL or "": no HTTP */
+		char *cert, *key;       /* PEM files: HTTPS */
+		char *root;             /* the console's static files */
+		int64_t session_idle_ms, session_max_ms;
+	} http;
 	enum unknown_policy unknown_devices;
 	int device_rate;            /* events a second one device may send (sustained) */
 	int device_burst;           /* ...and at once */
