@@ -286,6 +286,21 @@ static enum role needed_role(const struct command *c)
 	return ROLE_ADMIN;
 }
 
+const char *command_roles_text(const struct command *c, char *buf, size_t len)
+{
+	static const enum role order[] = { ROLE_DISPATCHER, ROLE_INSTALLER, ROLE_WORKER };
+	if ((c->roles & R_ANY) == (R_ANY & ~R_ADMIN) || (c->roles & R_ANY) == R_ANY)
+		return snprintf(buf, len, "all"), buf;
+	if (!(c->roles & ~R_ADMIN))
+		return snprintf(buf, len, "admin"), buf;
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(order) / sizeof(*order); i++)
+		if (c->roles & ROLE_BIT(order[i]))
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? ", " : "",
+			         role_name(order[i]));
+	return buf;
+}
+
 bool command_allowed(const struct command *c, enum role r)
 {
 	return r == ROLE_ADMIN || (r != ROLE_NONE && (c->roles & ROLE_BIT(r)));
@@ -399,6 +414,8 @@ struct command_call *command_run(struct manager *m, const struct actor *who, con
 		err = fail("missing \"cmd\"");
 	else if (!cmd)
 		err = fail("unknown command \"%s\"", tc_sanitize(name, strlen(name), clean, sizeof(clean)));
+	else if (!command_allowed(cmd, who->role) && (cmd->roles & R_ANY) == R_ANY)
+		err = fail("permission denied: %s needs a role", cmd->name);
 	else if (!command_allowed(cmd, who->role))
 		err = fail("permission denied: %s needs the %s role", cmd->name,
 		           role_name(needed_role(cmd)));

@@ -60,6 +60,9 @@ struct command {
 
 extern const struct command commands[];
 extern const size_t n_commands;
+/* The roles column of docs/CONTROL.md: "all", "admin", or the roles besides
+ * admin ("dispatcher, installer"). */
+const char *command_roles_text(const struct command *c, char *buf, size_t len);
 
 /* answers */
 json_t *ok(json_t *data);
