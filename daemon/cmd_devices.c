@@ -218,9 +218,7 @@ json_t *cmd_device_adopt(struct manager *m, const struct actor *who, json_t *arg
 		if (strcmp(a->device, id) || a->resident_id)
 			continue;
 		a->resident_id = strdup(d->resident_id);
-		alarm_timeline(m, a->id, tc_now_ms(), "note", label, "device adopted by resident");
-		alarm_save(m, a);
-		publish_alarm(m, a);
+		alarm_do(m, a, &(struct life_event){ .kind = LIFE_ADOPT, .who = who }, NULL, 0);
 	}
 	log_full(LOG_INFO, id, 0, NULL, "device %s adopted by resident %s (by %s)", id,
 	         d->resident_id, label);

@@ -13,7 +13,7 @@ json_t *cmd_status(struct manager *m, const struct actor *who, json_t *args)
 	char label[160];
 	json_t *j = json_pack(
 		"{s:s, s:i, s:o, s:I, s:{s:b, s:s, s:i, s:s}, s:{s:s, s:b, s:I, s:o},"
-		" s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+		" s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o}",
 		"version", TELECARE_VERSION, "pid", (int)getpid(),
 		"started_at", json_time_or_null(m->started_at),
 		"uptime_s", (json_int_t)((now - m->started_at) / 1000),
@@ -26,9 +26,10 @@ json_t *cmd_status(struct manager *m, const struct actor *who, json_t *args)
 		"events_duplicate", (json_int_t)m->count.duplicate,
 		"events_rejected", (json_int_t)m->count.rejected,
 		"events_flood_dropped", (json_int_t)m->count.flood_dropped,
-		"receipts_held", (json_int_t)m->count.receipts_held,
+		"receipts_shed", (json_int_t)m->count.receipts_shed,
 		"alarms_open", (json_int_t)m->alarms.len, "devices", (json_int_t)m->devices.len,
-		"residents", (json_int_t)m->residents.len);
+		"residents", (json_int_t)m->residents.len, "outbox", outbox_status(m),
+		"loop", manager_loop_json(m));
 	if (!j)
 		return NULL;
 	json_object_set_new(j, "control", control_status(m));

@@ -692,6 +692,13 @@ int control_open(struct manager *m, const char *path)
 	return 0;
 }
 
+void control_stop(struct manager *m)
+{
+	/* A clean stop takes no new requests; answers already waiting go out. */
+	if (m->control && m->control->io)
+		sd_event_source_set_enabled(m->control->io, SD_EVENT_OFF);
+}
+
 void control_close(struct manager *m)
 {
 	struct control *ctl = m->control;

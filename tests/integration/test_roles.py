@@ -92,9 +92,11 @@ def test_each_role_one_allowed_one_refused(d, ids, mqtt):
     assert rc == 0, err
     rc, _, err = as_user(d, inst, "device", "add", "p-2", "--resident", "r-2")
     assert rc == 0, err
-    refused(d, inst, ["alarm", "resolve", alarm, "--as", "w-1", "--outcome", "false_alarm"],
-            "alarm.resolve", "dispatcher")
     refused(d, inst, ["report"], "report", "dispatcher")
+    refused(d, inst, ["worker", "add", "w-9", "--name", "X"], "worker.add", "admin")
+    # alarm actions: only on alarms of devices on test (decided per alarm)
+    rc, _, err = as_user(d, inst, "alarm", "note", alarm, "--note", "hello")
+    assert rc == 1 and "device on test" in err, (rc, err)
     # an installer sees test alarms only: this one is not theirs to see
     rc, out, err = as_user(d, inst, "alarm", "list", "--open", json_out=True)
     assert rc == 0 and json.loads(out) == [], (rc, out, err)
