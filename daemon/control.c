@@ -18,10 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "telecared.h"
@@ -569,64 +567,12 @@ static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* ---- the socket file ---- */
-
-int control_check_path(const struct config *cfg, const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa;
-	struct stat st;
-	static const char *const db_files[] = { "", "-wal", "-shm", "-journal" };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "[control] socket %s: the path is longer than %zu bytes", path,
-		         sizeof(sa.sun_path) - 1);
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(db_files) / sizeof(*db_files); i++) {
-		size_t n = strlen(cfg->store_path);
-		if (!strncmp(path, cfg->store_path, n) && !strcmp(path + n, db_files[i])) {
-			snprintf(err, errlen, "[control] socket %s is the database%s ([store] path)", path,
-			         i ? "'s journal" : "");
-			return -1;
-		}
-	}
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "[control] socket %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "[control] socket %s exists and is not a socket; telecared "
-		         "replaces only a socket a stopped telecared left (remove the file or choose "
-		         "another path)", path);
-		return -1;
-	}
-	return 0;
-}
-
-static void raise_fd_limit(struct control *ctl)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rlim_t old = rl.rlim_cur;
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-			log_warning("cannot raise the open files limit from %llu to %llu: %s",
-			            (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
-			rl.rlim_cur = old;
-		}
-	}
-	ctl->clients_max = CLIENTS_MAX;
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < CLIENTS_MAX + 2 * FD_RESERVE)
-		ctl->clients_max = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - 2 * FD_RESERVE : 16;
-}
+/* ---- the socket ---- */
 
 int control_open(struct manager *m, const char *path)
 {
-	char err[512];
 	struct control *ctl = calloc(1, sizeof(*ctl));
+	int r;
 	if (!ctl)
 		return -ENOMEM;
 	m->control = ctl;
@@ -634,56 +580,13 @@ int control_open(struct manager *m, const char *path)
 	ctl->path = strdup(path);
 	if (!ctl->path)
 		return -ENOMEM;
-	raise_fd_limit(ctl);
-	if (control_check_path(m->cfg, path, err, sizeof(err)) < 0) {
-		log_error("control: %s", err);
-		return -EEXIST;
-	}
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	strcpy(sa.sun_path, path);
-	struct stat st;
-	if (lstat(path, &st) == 0) {
-		/* A socket a killed daemon left: replaced only if nobody answers. */
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (probe < 0)
-			return -errno;
-		int r = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-		int e = errno;
-		close(probe);
-		if (r == 0 || e == EAGAIN) {
-			log_error("control: %s is in use: another telecared is running", path);
-			return -EADDRINUSE;
-		}
-		if (e != ECONNREFUSED) {
-			log_error("control: cannot check %s: %s", path, strerror(e));
-			return -e;
-		}
-		if (unlink(path) < 0 && errno != ENOENT) {
-			log_error("control: cannot remove the stale socket %s: %s", path, strerror(errno));
-			return -errno;
-		}
-	}
-	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (ctl->fd < 0)
-		return -errno;
-	/* srw-rw-rw-: anyone may connect; the peer's credentials decide what
-	 * they may do (peercred.c), and the refusal says why. */
-	mode_t old = umask(0111);
-	int r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0) {
-		log_error("control: cannot bind %s: %s", path, strerror(errno));
-		return -errno;
-	}
+	uint64_t files = fd_limit_raise();
+	ctl->clients_max = CLIENTS_MAX;
+	if (files && files < CLIENTS_MAX + 2 * FD_RESERVE)
+		ctl->clients_max = files > 2 * FD_RESERVE ? files - 2 * FD_RESERVE : 16;
+	if ((r = sockfile_listen(m->cfg, path, &ctl->fd, &ctl->dev, &ctl->ino)) < 0)
+		return r;
 	ctl->bound = true;
-	if (lstat(path, &st) == 0) {
-		ctl->dev = st.st_dev;
-		ctl->ino = st.st_ino;
-	}
-	if (listen(ctl->fd, SOMAXCONN) < 0) {
-		log_error("control: cannot listen on %s: %s", path, strerror(errno));
-		return -errno;
-	}
 	if ((r = sd_event_add_io(m->event, &ctl->io, ctl->fd, EPOLLIN, on_accept, m)) < 0 ||
 	    (r = sd_event_add_time_relative(m->event, &ctl->sweep, CLOCK_MONOTONIC, SWEEP_US, 0,
 	                                    on_sweep, m)) < 0 ||
@@ -702,7 +605,6 @@ void control_stop(struct manager *m)
 void control_close(struct manager *m)
 {
 	struct control *ctl = m->control;
-	struct stat st;
 	if (!ctl)
 		return;
 	while (ctl->clients) {
@@ -714,11 +616,8 @@ void control_close(struct manager *m)
 	sd_event_source_disable_unref(ctl->resume);
 	if (ctl->fd >= 0)
 		close(ctl->fd);
-	/* Only the socket this process made: not one another telecared made
-	 * since, not a file someone put there. */
-	if (ctl->bound && lstat(ctl->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-	    st.st_dev == ctl->dev && st.st_ino == ctl->ino)
-		unlink(ctl->path);
+	if (ctl->bound)
+		sockfile_remove(ctl->path, ctl->dev, ctl->ino);
 	free(ctl->path);
 	free(ctl);
 	m->control = NULL;

@@ -743,6 +743,15 @@ void control_device_test(struct manager *m, const char *device, const char *stag
                          int64_t alarm, const char *detail);
 json_t *control_status(const struct manager *m);   /* the "control" key of status */
 
+/* ---- sockfile.c: the control socket's file ---- */
+/* Check the path, replace a stale socket (never anything else), bind with
+ * mode 0666 and listen. 0 with the socket and the file's identity, or a
+ * negative errno (logged). */
+int sockfile_listen(const struct config *cfg, const char *path, int *fd, dev_t *dev, ino_t *ino);
+void sockfile_remove(const char *path, dev_t dev, ino_t ino);   /* only if still ours */
+/* RLIMIT_NOFILE's soft limit raised to the hard one: the limit now, 0 if none. */
+uint64_t fd_limit_raise(void);
+
 /* ---- peercred.c: who is on the other end of a Unix socket ---- */
 /* The actor behind a connected Unix socket (SO_PEERCRED): uid 0 and the
  * daemon's own uid are admin; else the highest of the groups
