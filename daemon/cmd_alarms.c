@@ -91,17 +91,25 @@ static json_t *show(struct manager *m, const struct actor *who, int64_t id)
 		return fail("alarm %lld does not exist", (long long)id);
 	}
 	j = alarm_json(m, a);
+	bool incident = a->incident != NULL;
 	alarm_free(stored);
 	json_t *tl = json_array(), *events = json_array();
+	/* a mass incident: its devices (DECISIONS "Mass incidents") */
+	json_t *members = incident ? mass_members_json(m, id) : NULL;
+	if (incident && !members)
+		snprintf(err, sizeof(err), "database read failed: the incident's members");
 	if (q_timeline(m, id, tl, err, sizeof(err)) < 0 ||
-	    q_events(m, NULL, id, 1000, events, err, sizeof(err)) < 0) {
+	    q_events(m, NULL, id, 1000, events, err, sizeof(err)) < 0 || (incident && !members)) {
 		json_decref(j);
 		json_decref(tl);
 		json_decref(events);
+		json_decref(members);
 		return fail("alarm %lld: %s", (long long)id, err);
 	}
 	json_object_set_new(j, "timeline", tl);
 	json_object_set_new(j, "events", events);
+	if (members)
+		json_object_set_new(j, "members", members);
 	return ok(j);
 }
 

@@ -56,7 +56,6 @@ struct client {
 	bool follow;
 	char *follow_device;         /* NULL: every device */
 	char *test_device;           /* `device test` waiting on this device */
-	bool running;                /* inside command_run() for this client */
 	bool eof;                    /* the client will send no more */
 	bool closing;                /* close once the output is written (or LINGER_S passed) */
 	bool linger;                 /* ...and the client has closed its end (refused at connect) */
@@ -298,9 +297,7 @@ static void handle_line(struct client *c, char *line, size_t len)
 	json_t *args = json_object_get(req, "args");
 	snprintf(c->call_cmd, sizeof(c->call_cmd), "%s", cmd ? cmd : "");
 	c->call_args = json_is_object(args) ? json_incref(args) : NULL;
-	c->running = true;
 	struct command_call *call = command_run(c->m, &c->who, cmd, args, on_answer, c);
-	c->running = false;
 	if (call && c->closing)
 		command_cancel(call);   /* it was closed while the request ran */
 	else

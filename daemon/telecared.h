@@ -805,9 +805,7 @@ int user_put(struct manager *m, struct user *u);  /* add or replace; takes owner
 void user_remove(struct manager *m, const char *name);
 void user_free(struct user *u);
 json_t *user_json(const struct user *u);
-/* The role of the console user linked to this worker, else ROLE_WORKER
- * (SPEC 2.5: a worker with the dispatcher role may act on any alarm). */
-enum role users_role_of_worker(struct manager *m, const char *worker_id);
+/* users_role_of_worker(): declared with action.c, its caller */
 /* The HTTP login: the password is checked in a child process; fn(m, data,
  * ok, who) runs later from the loop with the console user's actor when ok.
  * NULL when it cannot start now (too many checks waiting). */
