@@ -626,7 +626,8 @@ json_t *control_status(const struct manager *m)
 	if (!ctl)
 		return json_null();
 	const struct counts *k = &ctl->count;
-	return json_pack("{s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+	                 " s:I}",
 	                 "clients", (json_int_t)ctl->n_clients,
 	                 "clients_max", (json_int_t)ctl->clients_max,
 	                 "idle_timeout_s", IDLE_TIMEOUT_S,
@@ -638,7 +639,8 @@ json_t *control_status(const struct manager *m)
 	                 "idle_closed", (json_int_t)k->idle_closed,
 	                 "followers_dropped", (json_int_t)k->followers_dropped,
 	                 "accept_paused", (json_int_t)k->accept_paused,
-	                 "input_refused", (json_int_t)k->input_refused);
+	                 "input_refused", (json_int_t)k->input_refused,
+	                 "password_hashes", (json_int_t)hash_jobs(m));
 }
 
 /* ---- streams: events --follow and device test ---- */

@@ -658,6 +658,14 @@ def test_daemon_runs_in_the_units_sandbox(broker, mqtt, tmp_path, request):
     mqtt.wait_for(f"{PREFIX}/worker/w1/alert", lambda m: m.json()["alarm"] == alarm)
     wait_until(lambda: any(x.get("alarm") == alarm for x in webhooks.posts), MSG_TIMEOUT,
                "the webhook POST", alive=alive)
+    # a console user: the password is hashed in a child process (fork, pipe,
+    # wait4 must pass the unit's system call filter too)
+    p = subprocess.run(member + [telecarectl, "--socket", str(d.socket), "user", "add", "anna",
+                                 "--role", "dispatcher"], input="correct horse battery\n",
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"user add in the sandbox: {p.stdout}{p.stderr}"
+    rc, out, err = d.ctl("user", "list", json_out=True)
+    assert rc == 0 and [u["name"] for u in json.loads(out)] == ["anna"], (rc, out, err)
     r, _ = mqtt.event("p1", {"id": "e-1", "type": "panic", "battery": 80})
     assert r["status"] == "duplicate", r
     wait_until(lambda: any(x.startswith("WATCHDOG=1") for x in notify.lines), 10,
