@@ -19,7 +19,21 @@ char *tc_sanitize(const char *s, size_t len, char *out, size_t outlen)
 	return out;
 }
 
-void tc_freep(void *p)
+size_t tc_utf8_trim(char *s, size_t len)
 {
-	free(*(void **)p);
+	/* Walk back over continuation bytes to the last lead byte; drop it and
+	 * its tail if the sequence it starts is not complete. */
+	size_t i = len, cont = 0;
+	while (i > 0 && cont < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+		i--;
+		cont++;
+	}
+	if (i == 0 || cont >= 4)
+		return len;
+	unsigned char lead = (unsigned char)s[i - 1];
+	size_t need = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : lead >= 0xc0 ? 1 : 0;
+	if (lead < 0x80 || need == cont)
+		return len;
+	s[i - 1] = '\0';
+	return i - 1;
 }

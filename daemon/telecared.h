@@ -118,7 +118,6 @@ struct device {
 	char *resident_id;          /* NULL for an unknown device */
 	char *kind;
 	int64_t heartbeat_ms;       /* 0: not supervised */
-	bool test;                  /* put on test by the installer (stored) */
 	bool testing;               /* `device test` is waiting for its next alarm (memory only:
 	                               a crash must not leave a device's alarms as tests) */
 	int64_t created_at;
