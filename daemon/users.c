@@ -2,6 +2,7 @@
  * a yescrypt hash of their password. Kept in memory like the rest of the
  * registry; every change is queued to the `users` table. Removal keeps the
  * row (removed_at) but wipes its hash. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,8 +86,8 @@ int users_load(struct manager *m)
 {
 	char err[256];
 	if (q_users(m, load_one, m, err, sizeof(err)) < 0) {
-		log_error("cannot load the console users: %s", err);
-		return -1;
+		log_error("database %s: cannot load the console users: %s", m->cfg->store_path, err);
+		return -EIO;
 	}
 	return 0;
 }
