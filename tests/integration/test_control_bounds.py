@@ -308,3 +308,51 @@ def test_stale_socket_replaced_and_only_ours_removed(daemon, tmp_path):
     d.start()
     assert d.sigterm() == 0
     assert not d.socket.exists(), "the daemon's own socket is left behind"
+
+
+def test_large_requests_share_a_bounded_buffer(daemon):
+    """Partial requests of 15 MiB from 6 clients: the buffered total is
+    bounded (64 MiB beyond each client's first 64 KiB), the clients past it
+    are refused with the reason, and everyone else is still answered."""
+    import threading
+    d = daemon()
+    chunk = b'{"cmd": "status", "pad": "' + b"x" * (15 * 1024 * 1024)
+    socks, results = [], {}
+
+    def push(i, s):
+        try:
+            s.sendall(chunk)
+            results[i] = "sent"
+        except OSError as e:
+            results[i] = type(e).__name__
+
+    threads = []
+    for i in range(6):
+        s = connect(d.socket)
+        socks.append(s)
+        t = threading.Thread(target=push, args=(i, s), daemon=True)
+        t.start()
+        threads.append(t)
+    try:
+        wait_until(lambda: control(d)["input_refused"] >= 2, 60, "two large requests refused")
+        c = control(d)
+        assert c["input_buffered"] <= 64 * 1024 * 1024, c
+        assert d.ctl("status")[0] == 0
+        refused = 0
+        for s in socks:
+            s.settimeout(0.5)
+            try:
+                data = s.recv(4096)
+            except socket.timeout:
+                continue
+            if data:
+                line = json.loads(data.decode().splitlines()[0])
+                assert "too many large requests" in line["error"], line
+                refused += 1
+        assert refused >= 2, refused
+    finally:
+        for s in socks:
+            s.close()
+        for t in threads:
+            t.join(30)
+    wait_until(lambda: control(d)["input_buffered"] == 0, 30, "the buffers given back")
