@@ -278,6 +278,8 @@ static struct config *load_config(struct manager *m, char *err, size_t errlen)
 static void manager_free(struct manager *m)
 {
 	control_close(m);
+	hash_free(m);
+	users_free(m);
 	supervise_free(m);
 	escalate_free(m);
 	mqtt_free(m);
@@ -347,6 +349,11 @@ int main(int argc, char **argv)
 		                        m.cfg->mqtt.certfile, m.cfg->mqtt.keyfile };
 		const char *keys[] = { "password_file", "cafile", "certfile", "keyfile" };
 		int bad = 0;
+		if (control_check_path(m.cfg, m.cfg->socket_path, err, sizeof(err)) < 0) {
+			fprintf(stderr, "telecared: %s: %s\n", m.cfg->file ? m.cfg->file : "built-in defaults",
+			        err);
+			bad = 1;
+		}
 		for (size_t i = 0; i < 4; i++) {
 			if (files[i] && access(files[i], R_OK) < 0) {
 				fprintf(stderr, "telecared: %s: [mqtt] %s %s: %s\n", m.cfg->file, keys[i],
@@ -379,7 +386,8 @@ int main(int argc, char **argv)
 		log_error("cannot set up the event loop: %s", strerror(-r));
 		goto out;
 	}
-	if ((r = store_open(&m, m.cfg->store_path)) < 0 || (r = store_load(&m)) < 0)
+	if ((r = store_open(&m, m.cfg->store_path)) < 0 || (r = store_load(&m)) < 0 ||
+	    (r = users_load(&m)) < 0)
 		goto out;
 	log_info("database %s: %zu residents, %zu devices, %zu unresolved alarms",
 	         m.cfg->store_path, m.residents.len, m.devices.len, m.alarms.len);
