@@ -13,6 +13,11 @@
  *                           {prefix}/dev/{id}/event and wait for
  *                           {prefix}/dev/{id}/receipt (SPEC 2.1, 2.2); with
  *                           --alert-worker also the worker's alerts (SPEC 2.4).
+ *   tc-loadgen storm ...    a mass event (storm.c): many devices, one event
+ *                           each, within a few seconds, plus falls whose first
+ *                           alert is timed; or a burst as fast as the broker
+ *                           takes it, through the daemon or the broker alone.
+ *   tc-loadgen board ...    reads the retained dispatch board (storm.c).
  *
  * Load is either closed (--window W: at most W messages sent and not yet
  * answered, each answer lets the next one go) or open (--rate R heartbeats/s
@@ -51,9 +56,10 @@
 
 #include <mosquitto.h>
 
+#include "lg.h"
+
 #define MAX_PUBS   16
 #define MAX_PIDS   4
-#define HOST       "127.0.0.1"
 #define PROBE_SEQ  0          /* sequence number 0 is the readiness probe */
 
 enum mode { MODE_RELAY, MODE_INGEST };
@@ -120,33 +126,6 @@ struct pub {
 static struct pub pubs[MAX_PUBS];
 static struct mosquitto *rx;
 static atomic_bool rx_connected;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "tc-loadgen: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(2);
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-	if (!p)
-		die("out of memory (%zu x %zu bytes)", n, size);
-	return p;
-}
 
 /* ---- parsing answers: small, fixed shapes; no JSON library needed ---- */
 
@@ -289,73 +268,7 @@ static void on_pub_connect(struct mosquitto *m, void *ud, int rc)
 
 static struct mosquitto *client(const char *role, int i, void *ud)
 {
-	char id[64];
-	snprintf(id, sizeof(id), "tc-loadgen-%d-%s-%d", (int)getpid(), role, i);
-	struct mosquitto *m = mosquitto_new(id, true, ud);
-	if (!m)
-		die("mosquitto_new: %s", strerror(errno));
-	mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
-	/* libmosquitto 2.0 walks its whole list of unacknowledged QoS 1 messages
-	 * on every publish and every PUBACK while it has send quota left: with
-	 * no limit (0) the cost per message grows with the backlog, and an open
-	 * loop that falls behind would slow itself down. 256 keeps the walk
-	 * short and loopback busy. */
-	mosquitto_max_inflight_messages_set(m, 256);
-	int rc = mosquitto_connect(m, HOST, o.port, 60);
-	if (rc != MOSQ_ERR_SUCCESS)
-		die("cannot connect to %s:%d: %s", HOST, o.port,
-		    rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-	return m;
-}
-
-/* One pass of a client's I/O: wait at most timeout_ns for the socket (or
- * efd), then read, write and keep alive. */
-static int pump(struct mosquitto *m, int efd, int64_t timeout_ns, uint64_t *last_misc)
-{
-	struct pollfd fds[2];
-	int n = 0, fd = mosquitto_socket(m);
-	if (fd < 0)
-		return -1;
-	fds[n++] = (struct pollfd){ fd, (short)(POLLIN | (mosquitto_want_write(m) ? POLLOUT : 0)), 0 };
-	if (efd >= 0)
-		fds[n++] = (struct pollfd){ efd, POLLIN, 0 };
-	if (timeout_ns < 0)
-		timeout_ns = 0;
-	struct timespec ts = { (time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000) };
-	int r = ppoll(fds, (nfds_t)n, &ts, NULL);
-	if (r < 0 && errno != EINTR)
-		return -1;
-	int rc = MOSQ_ERR_SUCCESS;
-	if (r > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-		/* mosquitto_loop_read() reads as many packets as there are QoS 1
-		 * messages of ours in flight, at least one: a receiver would read one
-		 * per poll. Read on while bytes are waiting. */
-		for (int i = 0; i < 256 && rc == MOSQ_ERR_SUCCESS; i++) {
-			rc = mosquitto_loop_read(m, 1);
-			int avail = 0;
-			if (mosquitto_socket(m) < 0 || ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
-				break;
-		}
-	}
-	if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(m) >= 0 && mosquitto_want_write(m))
-		rc = mosquitto_loop_write(m, 1);
-	if (n > 1 && r > 0 && (fds[1].revents & POLLIN)) {
-		uint64_t v;
-		ssize_t rd = read(efd, &v, sizeof(v));
-		(void)rd;  /* only clears the wake-up */
-	}
-	uint64_t now = now_ns();
-	if (now - *last_misc > 500000000ULL) {
-		*last_misc = now;
-		if (rc == MOSQ_ERR_SUCCESS)
-			rc = mosquitto_loop_misc(m);
-	}
-	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
-		fprintf(stderr, "tc-loadgen: connection lost: %s\n", mosquitto_strerror(rc));
-		return -1;
-	}
-	return 0;
+	return lg_client(role, i, ud, o.port, 256);
 }
 
 static void *rx_thread(void *arg)
@@ -495,120 +408,6 @@ static void *pub_thread(void *arg)
 
 /* ---- results ---- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const uint64_t *v, size_t n, double p)
-{
-	if (!n)
-		return NAN;
-	size_t i = (size_t)ceil(p * (double)n);
-	i = i ? i - 1 : 0;
-	return (double)v[i < n ? i : n - 1] / 1e6;  /* ms */
-}
-
-static void print_num(const char *key, double v, bool comma)
-{
-	if (isnan(v))
-		printf("\"%s\": null%s", key, comma ? ", " : "");
-	else
-		printf("\"%s\": %.3f%s", key, v, comma ? ", " : "");
-}
-
-static void print_lat(const char *key, uint64_t *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_u64);
-	double sum = 0;
-	for (size_t i = 0; i < n; i++)
-		sum += (double)v[i];
-	printf("\"%s\": {\"n\": %zu, ", key, n);
-	print_num("mean_ms", n ? sum / (double)n / 1e6 : NAN, true);
-	print_num("p50_ms", pct(v, n, 0.50), true);
-	print_num("p90_ms", pct(v, n, 0.90), true);
-	print_num("p99_ms", pct(v, n, 0.99), true);
-	print_num("p999_ms", pct(v, n, 0.999), true);
-	print_num("max_ms", n ? (double)v[n - 1] / 1e6 : NAN, false);
-	printf("}");
-}
-
-struct proc_sample {
-	double cpu_s;       /* utime + stime */
-	double wait_s;      /* runnable but waiting for a CPU (schedstat) */
-	long rss_kib, hwm_kib;
-	bool ok;
-};
-
-static struct proc_sample sample_pid(int pid)
-{
-	struct proc_sample s = { 0 };
-	char path[64], buf[4096];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return s;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* Fields after the ")" that closes comm: state is field 3; utime 14, stime 15. */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return s;
-	unsigned long long ut = 0, st = 0;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return s;
-	s.cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
-	f = fopen(path, "re");
-	if (f) {
-		unsigned long long run = 0, wait = 0;
-		if (fscanf(f, "%llu %llu", &run, &wait) == 2)
-			s.wait_s = (double)wait / 1e9;
-		fclose(f);
-	}
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return s;
-	while (fgets(buf, sizeof(buf), f)) {
-		if (!strncmp(buf, "VmRSS:", 6))
-			s.rss_kib = atol(buf + 6);
-		else if (!strncmp(buf, "VmHWM:", 6))
-			s.hwm_kib = atol(buf + 6);
-	}
-	fclose(f);
-	s.ok = true;
-	return s;
-}
-
-/* Pressure stall information: microseconds some task waited for a CPU. */
-static double psi_cpu_some_s(void)
-{
-	FILE *f = fopen("/proc/pressure/cpu", "re");
-	unsigned long long total = 0;
-	if (!f)
-		return NAN;
-	char line[256];
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "some ", 5)) {
-			char *t = strstr(line, "total=");
-			if (t)
-				total = strtoull(t + 6, NULL, 10);
-		}
-	fclose(f);
-	return (double)total / 1e6;
-}
-
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
-}
-
 static double psi_before, psi_after;
 
 static void report(struct proc_sample *before, struct proc_sample *after, double self_before,
@@ -736,6 +535,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: tc-loadgen relay|ingest [options]\n"
+		"       tc-loadgen storm --help    mass events, bursts (issue 9)\n"
+		"       tc-loadgen board --help    what the retained dispatch board holds\n"
 		"  --port N            broker port on 127.0.0.1 (1883)\n"
 		"  --prefix P          topic prefix (telecare)\n"
 		"  --dev-prefix S      device ids are S + 6 digits (d)\n"
@@ -781,6 +582,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!strcmp(argv[1], "storm"))
+		return storm_main(argc, argv);
+	if (!strcmp(argv[1], "board"))
+		return board_main(argc, argv);
 	if (!strcmp(argv[1], "relay"))
 		o.mode = MODE_RELAY;
 	else if (!strcmp(argv[1], "ingest"))
