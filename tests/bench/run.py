@@ -472,6 +472,27 @@ def loadgen(bench, mode, port, pids=(), **kw):
     return r
 
 
+def run_wait_seconds(pid):
+    """Seconds pid was runnable but waiting for a CPU (schedstat)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def psi_cpu_seconds():
+    """Seconds some task on the machine waited for a CPU (PSI), or None."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            for line in f:
+                if line.startswith("some "):
+                    return int(line.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        pass
+    return None
+
+
 def cpu_seconds(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -775,7 +796,8 @@ class StatusSampler:
         import threading
         self.d = d
         self.every = every
-        self.samples = []      # (t, answer_s or None, status subset or None, rss_kib)
+        self.samples = []      # (t, answer_s or None, status subset or None, rss_kib, cpu)
+        # cpu: (pid, its CPU seconds, its seconds waiting for a CPU, the machine's PSI)
         self.down = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -792,6 +814,8 @@ class StatusSampler:
         while not self._stop.is_set():
             t = time.monotonic()
             rss = self.d.rss_kib()
+            pid = self.d.pid
+            cpu = (pid, cpu_seconds(pid), run_wait_seconds(pid), psi_cpu_seconds())
             try:
                 data, took = control_request(self.d.sock, "status", None, timeout=30)
             except (ConnectionRefusedError, FileNotFoundError):
@@ -799,7 +823,7 @@ class StatusSampler:
                 self._stop.wait(self.every)
                 continue
             except (OSError, ValueError):
-                self.samples.append((t, None, None, rss))
+                self.samples.append((t, None, None, rss, cpu))
                 continue
             sub = None
             if data:
@@ -810,7 +834,7 @@ class StatusSampler:
                        "alarms_open": data.get("counts", {}).get("alarms_open"),
                        "worst_ms": data.get("loop", {}).get("worst_ms"),
                        "connected": data.get("mqtt", {}).get("connected")}
-            self.samples.append((t, took, sub, rss))
+            self.samples.append((t, took, sub, rss, cpu))
             self._stop.wait(max(0.0, self.every - (time.monotonic() - t)))
 
     def summary(self, t_from=None, t_to=None):
@@ -824,7 +848,18 @@ class StatusSampler:
             if not ms:
                 return None
             return ms[min(len(ms) - 1, max(0, int(p * len(ms) + 0.999999) - 1))]
-        return {"samples": len(sel), "answered": len(ms),
+        share = {}
+        # CPU over the window, from its first to its last sample of the same
+        # process (after a restart, the new one's)
+        same = [x for x in sel if x[4][1] is not None]
+        if same:
+            same = [x for x in same if x[4][0] == same[-1][4][0]]
+            first, last = same[0], same[-1]
+            dt = last[0] - first[0]
+            for i, name in enumerate(("daemon_cpu_pct", "daemon_cpu_wait_pct", "machine_cpu_pressure_pct")):
+                if dt > 0.5 and first[4][i + 1] is not None and last[4][i + 1] is not None:
+                    share[name] = 100 * (last[4][i + 1] - first[4][i + 1]) / dt
+        return {**share, "samples": len(sel), "answered": len(ms),
                 "no_answer": sum(1 for x in sel if x[1] is None),
                 "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": ms[-1] if ms else None,
                 "inflight_max": max((s["inflight"] or 0 for s in subs), default=None),
@@ -901,6 +936,19 @@ def end_state(bench, b, d):
             "counts": st.get("counts"), "outbox": st.get("outbox"), "loop": st.get("loop")}
 
 
+def wall_offset(iso, t_mono):
+    """Seconds from the CLOCK_MONOTONIC time t_mono to the daemon's RFC 3339
+    time iso (status.loop.worst_at), or None."""
+    if not iso:
+        return None
+    try:
+        at = datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    wall_at_t = time.time() - (time.monotonic() - t_mono)
+    return at.timestamp() - wall_at_t
+
+
 def storm_figures(r, sampler, d, t0_mono, first_minute, t_busy_end=None):
     """The figures common to blackout, strangers and restart, for the window
     starting at t0_mono (CLOCK_MONOTONIC seconds)."""
@@ -939,6 +987,7 @@ def blackout_like(bench, template, name, n, prefix, etype):
         busy_end = t0 + max(sz["storm_s"], r["storm"]["last_answer_s"] or sz["storm_s"])
         fig = storm_figures(r, sampler, d, t0, min(60, sz["observe_s"]), busy_end)
         fig.update(end_state(bench, b, d))
+        fig["loop_worst_at_s"] = wall_offset((fig["loop"] or {}).get("worst_at"), t0)
         fig["rss_kib"] = d.rss_kib()
         fig["hwm_kib"] = hwm_kib(d.pid)
         fig["ready_s"] = d.ready_s
@@ -993,8 +1042,14 @@ def log_storm(name, fig, r):
         f" receipts named {s['receipt_alarms']['distinct']} alarm(s); in the database afterwards:"
         f" {fig['in_db'][0]:,} storm events, {fig['in_db'][1]} falls;"
         f" publishing late by up to {s['late_max_ms']:.0f} ms")
+    lw = fig.get("loop_worst_at_s")
+    log(f"  {name}: daemon CPU {st.get('daemon_cpu_pct', 0):.0f} % of a core, waiting for a CPU"
+        f" {st.get('daemon_cpu_wait_pct', 0):.0f} % of the time, machine CPU pressure"
+        f" {st.get('machine_cpu_pressure_pct', 0):.0f} % while busy; storm receipts p50"
+        f" {s['latency']['p50_ms']} p99 {s['latency']['p99_ms']} ms")
     log(f"  {name}: falls {f['alerted']}/{f['sent']} alerted, first alert p50 {a['p50_ms']}"
-        f" p99 {a['p99_ms']} max {a['max_ms']} ms; loop worst {fig['loop'] and fig['loop']['worst_ms']} ms;"
+        f" p99 {a['p99_ms']} max {a['max_ms']} ms; loop worst {fig['loop'] and fig['loop']['worst_ms']} ms"
+        f" ({'?' if lw is None else f'{lw:.1f}'} s after the start);"
         f" status p99 {st['p99_ms'] and round(st['p99_ms'], 1)} max {st['max_ms'] and round(st['max_ms'], 1)} ms"
         f" ({st['answered']}/{st['samples']} answered)")
     log(f"  {name}: alerts per worker in the first {fig['alerts_window_s']}s: incident max"
@@ -1049,6 +1104,7 @@ def scenario_restart(bench, template):
         window = min(60, sz["observe_s"], max(0.0, t0 + observe - t_ready))
         fig = storm_figures(r, sampler, d, t_ready, window, busy_end)
         fig.update(end_state(bench, b, d))
+        fig["loop_worst_at_s"] = wall_offset((fig["loop"] or {}).get("worst_at"), t0)
         # the falls by when they were sent: before the kill, while no daemon ran, after READY
         groups = {"before_kill": [], "while_down": [], "after_ready": []}
         for f in r["falls"]["list"]:
@@ -1068,6 +1124,7 @@ def scenario_restart(bench, template):
         fig["in_db"] = stored_in_db(db, r["run_id"])
         log_storm("restart", fig, r)
         fa = fig["falls_by_phase"]["after_ready"]
+        log(f"  restart: resending: {r['storm']['resend']}")
         log(f"  restart: falls sent after READY: {fa['n']} alerted (missing {fa['missing']}),"
             f" p50 {fa['p50_ms']} p99 {fa['p99_ms']} max {fa['max_ms']} ms; while down:"
             f" {fig['falls_by_phase']['while_down']}")
@@ -1303,6 +1360,8 @@ def summarize(runs, sz=None):
          col(lambda r: r["startup"]["rss_kib"] / 1024)),
     ]
     ran = {k for r in runs for k in r}
+    first = {"receipt": "latency", "alert": "latency"}
+    rows = [row for row in rows if first.get(row[0].split("_")[0], row[0].split("_")[0]) in ran]
     rows += mass_rows(col, sz or SIZES["full"], ran)
     out = []
     for key, label, unit, vals in rows:
@@ -1334,8 +1393,10 @@ def mass_rows(col, sz, ran):
         rows += [
             (f"{sc}_events", f"{title}: {what}, events sent", "events",
              g(lambda x: x["loadgen"]["storm"]["sent"])),
-            (f"{sc}_stored", "   receipted stored", "events",
-             g(lambda x: x["loadgen"]["storm"]["status"]["stored"])),
+            (f"{sc}_receipted", "   events receipted (stored or duplicate)", "events",
+             g(lambda x: x["loadgen"]["storm"]["answered"])),
+            (f"{sc}_in_db", "   storm events in the database afterwards", "events",
+             g(lambda x: x["in_db"][0])),
             (f"{sc}_last_receipt_s", "   last receipt after the storm's start", "s",
              g(lambda x: x["loadgen"]["storm"]["last_answer_s"])),
         ]
@@ -1352,6 +1413,8 @@ def mass_rows(col, sz, ran):
             rows += [(f"{sc}_fall_down_max_ms", "   fall sent while down -> first alert, max", "ms",
                       g(lambda x: x["falls_by_phase"]["while_down"]["max_ms"]))]
         rows += [
+            (f"{sc}_daemon_wait_pct", "   telecared waiting for a CPU while busy", "% time",
+             g(lambda x: x["status"]["daemon_cpu_wait_pct"])),
             (f"{sc}_loop_worst_ms", "   loop: worst dispatch (status.loop.worst_ms)", "ms",
              g(lambda x: x["loop"]["worst_ms"])),
             (f"{sc}_status_p99_ms", "   status answer during the storm, p99", "ms",

@@ -84,6 +84,13 @@ static atomic_bool stop_all;
 static _Atomic uint64_t *first_sent, *recv_at;
 static uint64_t *last_sent;             /* owned by the event's connection */
 static _Atomic int64_t *recv_alarm;     /* the receipt's "alarm", -1 for null */
+static _Atomic uint8_t *n_rcpt;         /* receipts heard for the event (saturating) */
+static _Atomic uint8_t *first_status;   /* of its first receipt: 1 stored, 2 duplicate, 3 other */
+static uint8_t *times_sent;             /* owned by the event's connection (saturating) */
+#define RCPT_KEPT 4                     /* the first receipts of an event, for the report */
+static _Atomic uint64_t (*rcpt_at)[RCPT_KEPT];
+static _Atomic uint8_t (*rcpt_status)[RCPT_KEPT];
+static _Atomic uint64_t *resent_at;     /* the last resend */
 static atomic_ullong n_first_sent, n_sends, n_resent, n_answered;
 static atomic_ullong st_stored, st_duplicate, st_rejected, st_other, n_unmatched;
 static _Atomic uint64_t last_recv, last_first_send, last_puback;
@@ -198,18 +205,27 @@ static void on_receipt(const struct mosquitto_message *msg, uint64_t now)
 		atomic_fetch_add(&n_unmatched, 1);
 		return;
 	}
+	uint8_t status = 3;
 	if (!o.relay) {
 		if (memmem(pl, len, "\"stored\"", 8))
-			atomic_fetch_add(&st_stored, 1);
+			atomic_fetch_add(&st_stored, 1), status = 1;
 		else if (memmem(pl, len, "\"duplicate\"", 11))
-			atomic_fetch_add(&st_duplicate, 1);
+			atomic_fetch_add(&st_duplicate, 1), status = 2;
 		else if (memmem(pl, len, "\"rejected\"", 10))
 			atomic_fetch_add(&st_rejected, 1);
 		else
 			atomic_fetch_add(&st_other, 1);
 	}
+	uint8_t nth = atomic_fetch_add(&n_rcpt[k], 1);   /* one receiver thread: no race */
+	if (nth == 255)
+		atomic_store(&n_rcpt[k], 255);
+	if (nth < RCPT_KEPT) {
+		atomic_store(&rcpt_at[k][nth], now);
+		atomic_store(&rcpt_status[k][nth], status);
+	}
 	uint64_t zero = 0;
 	if (atomic_compare_exchange_strong(&recv_at[k], &zero, now)) {
+		atomic_store(&first_status[k], status);
 		atomic_store(&recv_alarm[k], o.relay ? -1 : answer_alarm(pl, len));
 		atomic_fetch_add(&n_answered, 1);
 		max_store(&last_recv, now);
@@ -359,19 +375,22 @@ static int send_storm(struct spub *p, unsigned k, bool again)
 		atomic_fetch_add(&n_first_sent, 1);
 	} else {
 		atomic_fetch_add(&n_resent, 1);
+		atomic_store(&resent_at[k], t);
 	}
 	last_sent[k] = t;
+	if (times_sent[k] < 255)
+		times_sent[k]++;
 	atomic_fetch_add(&n_sends, 1);
 	return publish(p, dev, tail, o.type);
 }
 
 /* Events of this connection unanswered for --resend seconds go again. */
-static void resend_scan(struct spub *p, uint64_t now)
+static void resend_scan(struct spub *p)
 {
-	uint64_t after = (uint64_t)(o.resend * 1e9);
+	uint64_t after = (uint64_t)(o.resend * 1e9), now = now_ns();
 	for (unsigned k = (unsigned)p->index + 1; k <= o.n && p->inflight < o.window;
 	     k += (unsigned)o.pubs) {
-		if (!last_sent[k] || atomic_load(&recv_at[k]) || now - last_sent[k] < after)
+		if (!last_sent[k] || atomic_load(&recv_at[k]) || last_sent[k] + after > now)
 			continue;
 		send_storm(p, k, true);
 	}
@@ -406,7 +425,7 @@ static void *storm_thread(void *arg)
 				wait = 0;
 			if (o.resend > 0 && now - p->last_scan > 100000000ULL) {
 				p->last_scan = now;
-				resend_scan(p, now);
+				resend_scan(p);
 			}
 		} else if (t_start - now < (uint64_t)wait) {
 			wait = (int64_t)(t_start - now);
@@ -450,9 +469,10 @@ static void *fall_thread(void *arg)
 			last[next++] = now;
 		}
 		if (o.resend > 0 && now - last_scan > 100000000ULL) {
+			/* now is older than the sends of this pass: they are not due */
 			last_scan = now;
 			for (unsigned f = 0; f < next; f++)
-				if (!atomic_load(&fall_receipt[f]) && now - last[f] > (uint64_t)(o.resend * 1e9)) {
+				if (!atomic_load(&fall_receipt[f]) && last[f] + (uint64_t)(o.resend * 1e9) <= now) {
 					send_fall(f, true);
 					last[f] = now;
 				}
@@ -502,6 +522,16 @@ static void report(void)
 		else
 			al[na++] = a;
 	}
+	/* What resending did: events sent more than once, events that heard
+	 * more than one receipt, events whose first receipt said "duplicate"
+	 * (stored before, that receipt never heard). */
+	size_t resent_events = 0, multi = 0, first_dup = 0, resent_first_stored = 0;
+	for (unsigned k = 1; k <= o.n; k++) {
+		resent_events += times_sent[k] > 1;
+		multi += atomic_load(&n_rcpt[k]) > 1;
+		first_dup += atomic_load(&first_status[k]) == 2;
+		resent_first_stored += times_sent[k] > 1 && atomic_load(&first_status[k]) == 1;
+	}
 	qsort(al, na, sizeof(*al), cmp_u64);   /* non-negative: the order is the same */
 	for (size_t i = 0; i < na; i++)
 		distinct += i == 0 || al[i] != al[i - 1];
@@ -523,6 +553,30 @@ static void report(void)
 	       (unsigned long long)st_rejected, (unsigned long long)st_other);
 	printf("\"receipt_alarms\": {\"distinct\": %zu, \"null\": %zu}, \"unmatched\": %llu, ", distinct, nnull,
 	       (unsigned long long)n_unmatched);
+	printf("\"resend\": {\"events_resent\": %zu, \"first_answer_stored_after_resend\": %zu, "
+	       "\"first_answer_duplicate\": %zu, \"answered_more_than_once\": %zu, \"examples\": [",
+	       resent_events, resent_first_stored, first_dup, multi);
+	/* The first few events resent or answered more than once: when each
+	 * copy went and each receipt came (ms from the start). */
+	static const char *const st_name[] = { "?", "stored", "duplicate", "other" };
+	for (unsigned k = 1, shown = 0; k <= o.n && shown < 24; k++) {
+		if (times_sent[k] < 2 && atomic_load(&n_rcpt[k]) < 2)
+			continue;
+		char dev[80];
+		storm_device(k, dev, sizeof(dev));
+		uint64_t rs = atomic_load(&resent_at[k]);
+		printf("%s{\"event\": %u, \"device\": \"%s\", ", shown++ ? ", " : "", k, dev);
+		print_num("sent_ms", ((double)atomic_load(&first_sent[k]) - (double)t_start) / 1e6, true);
+		print_num("resent_ms", rs ? ((double)rs - (double)t_start) / 1e6 : NAN, true);
+		printf("\"receipts\": [");
+		unsigned nr = atomic_load(&n_rcpt[k]);
+		for (unsigned i = 0; i < nr && i < RCPT_KEPT; i++)
+			printf("%s[%.1f, \"%s\"]", i ? ", " : "",
+			       ((double)atomic_load(&rcpt_at[k][i]) - (double)t_start) / 1e6,
+			       st_name[atomic_load(&rcpt_status[k][i]) & 3]);
+		printf("]}");
+	}
+	printf("]}, ");
 	print_lat("latency", lat, nl);
 	printf("}, ");
 
@@ -740,6 +794,12 @@ int storm_main(int argc, char **argv)
 	recv_at = xcalloc(o.n + 1, sizeof(*recv_at));
 	last_sent = xcalloc(o.n + 1, sizeof(*last_sent));
 	recv_alarm = xcalloc(o.n + 1, sizeof(*recv_alarm));
+	n_rcpt = xcalloc(o.n + 1, sizeof(*n_rcpt));
+	first_status = xcalloc(o.n + 1, sizeof(*first_status));
+	times_sent = xcalloc(o.n + 1, sizeof(*times_sent));
+	rcpt_at = xcalloc(o.n + 1, sizeof(*rcpt_at));
+	rcpt_status = xcalloc(o.n + 1, sizeof(*rcpt_status));
+	resent_at = xcalloc(o.n + 1, sizeof(*resent_at));
 	fall_sent = xcalloc(o.falls + 1, sizeof(*fall_sent));
 	fall_receipt = xcalloc(o.falls + 1, sizeof(*fall_receipt));
 	fall_alert = xcalloc(o.falls + 1, sizeof(*fall_alert));
