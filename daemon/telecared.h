@@ -376,6 +376,9 @@ struct manager {
 	/* outbox.c */
 	struct outbox *outbox;
 
+	/* http.c */
+	struct http *http;
+
 	/* registry.c */
 	struct map residents;        /* id -> struct resident */
 	struct map devices;          /* id -> struct device (registered only) */
@@ -487,6 +490,19 @@ int mqtt_publish(struct manager *m, const char *topic, const void *payload, size
 /* prefix + "/" + the formatted rest */
 int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* ---- http.c, http_session.c, http_stream.c: the console and its API ---- */
+int http_init(struct manager *m);           /* [http] listen empty: nothing */
+void http_stop(struct manager *m);          /* shutdown: end streams, finish answers */
+void http_free(struct manager *m);
+json_t *http_status(const struct manager *m);   /* the "http" key of status */
+/* What the consoles' event streams hear (docs/HTTP.md "The stream"). */
+void http_alarm_changed(struct manager *m, const struct alarm *a);
+void http_timeline(struct manager *m, int64_t alarm, int64_t at, const char *what,
+                   const char *actor, const char *detail);
+void http_status_changed(struct manager *m);
+void http_device_test(struct manager *m, const char *device, const char *stage, int64_t alarm,
+                      const char *detail);
 
 /* ---- outbox.c (SPEC 4.1; the order is in outq.h) ---- */
 #include "outq.h"
