@@ -41,6 +41,8 @@ static const struct {
 	[TC_T_HEARTBEAT] = { "heartbeat", TC_KIND_HEARTBEAT, 0 },
 	/* receipts stop while the store fails: more urgent than a flat battery */
 	[TC_T_STORAGE_FAILED] = { "storage_failed", TC_KIND_TECHNICAL, 2 },
+	/* an alarm that reaches nobody is as urgent as the store failing */
+	[TC_T_NOBODY_TO_ALERT] = { "nobody_to_alert", TC_KIND_TECHNICAL, 2 },
 };
 
 const char *tc_type_name(enum tc_type t)

@@ -53,57 +53,6 @@ static int missing(struct manager *m, int64_t id, char *err, size_t errlen)
 	return refuse(err, errlen, "alarm %lld does not exist", (long long)id);
 }
 
-static int ack(struct manager *m, struct alarm *a, struct worker *w, int64_t now, char *err,
-               size_t errlen)
-{
-	if (a->state == ALARM_ACKED) {
-		if (a->acked_by_id && !strcmp(a->acked_by_id, w->id))
-			return 0;  /* the same worker again: nothing changes */
-		return refuse(err, errlen, "alarm %lld is already acknowledged by %s", (long long)a->id,
-		              a->acked_by ? a->acked_by : "?");
-	}
-	a->state = ALARM_ACKED;
-	a->acked_by = strdup(w->name);
-	a->acked_by_id = strdup(w->id);
-	a->acked_at = a->updated_at = now;
-	if (!a->first_ack_at)
-		a->first_ack_at = now;
-	/* Escalation stops; the ack timeout starts (SPEC 3). */
-	a->next_at = now + (a->policy ? a->policy->ack_timeout_ms : 15 * 60000);
-	alarm_timeline(m, a->id, now, "acknowledged", w->id, w->name);
-	alarm_save(m, a);
-	publish_alarm(m, a);
-	escalate_follow_up(m, a, w->id);
-	escalate_schedule(m, a);
-	log_full(LOG_NOTICE, a->device, a->id, w->id, "alarm %lld (device %s): acknowledged by %s (%s)",
-	         (long long)a->id, a->device, w->name, w->id);
-	return 0;
-}
-
-static int decline(struct manager *m, struct alarm *a, struct worker *w, int64_t now, char *err,
-                   size_t errlen)
-{
-	if (a->state != ALARM_OPEN)
-		return refuse(err, errlen, "alarm %lld is acknowledged by %s; nothing to decline",
-		              (long long)a->id, a->acked_by ? a->acked_by : "?");
-	if (!id_list_has(a->step_workers, w->id))
-		return refuse(err, errlen, "worker %s was not alerted by the current step of alarm %lld",
-		              w->id, (long long)a->id);
-	if (id_list_has(a->declined, w->id))
-		return 0;
-	json_array_append_new(a->declined, json_string(w->id));
-	alarm_timeline(m, a->id, now, "declined", w->id, w->name);
-	log_full(LOG_INFO, a->device, a->id, w->id, "alarm %lld (device %s): declined by %s",
-	         (long long)a->id, a->device, w->id);
-	if (json_array_size(a->declined) >= json_array_size(a->step_workers)) {
-		/* SPEC 2.5: everyone in this step declined: the next step, now. */
-		a->next_at = now;
-		escalate_schedule(m, a);
-	}
-	alarm_save(m, a);
-	return 0;
-}
-
 const char *actor_label(const struct actor *a, char *buf, size_t len)
 {
 	switch (a->kind) {
@@ -121,54 +70,86 @@ const char *actor_label(const struct actor *a, char *buf, size_t len)
 	return buf;
 }
 
+/* Until the console's users exist, a worker is a worker. */
+__attribute__((weak)) enum role users_role_of_worker(struct manager *m, const char *worker)
+{
+	(void)m;
+	(void)worker;
+	return ROLE_WORKER;
+}
+
 int action_apply(struct manager *m, const struct actor *who, const char *as_worker, int64_t id,
                  const char *action, const char *outcome, const char *note, char *err,
                  size_t errlen)
 {
-	int64_t now = tc_now_ms();
-	const char *worker = as_worker ? as_worker : who->worker[0] ? who->worker : who->id;
-	struct worker *w = worker_get(m, worker);
-	if (!w)
-		return refuse(err, errlen, "worker %s is not registered", worker);
+	static const struct { const char *name; enum life_kind kind; } actions[] = {
+		{ "ack", LIFE_ACK }, { "decline", LIFE_DECLINE }, { "note", LIFE_NOTE },
+		{ "resolve", LIFE_RESOLVE },
+	};
 	if (!action)
 		return refuse(err, errlen, "missing \"action\" (ack, resolve, decline or note)");
+	size_t k = 0;
+	while (k < sizeof(actions) / sizeof(*actions) && strcmp(actions[k].name, action))
+		k++;
+	if (k == sizeof(actions) / sizeof(*actions)) {
+		char clean[40];
+		return refuse(err, errlen, "unknown action \"%s\" (ack, resolve, decline or note)",
+		              tc_sanitize(action, strlen(action), clean, sizeof(clean)));
+	}
 	if (note && strlen(note) > NOTE_MAX)
 		return refuse(err, errlen, "a note is at most %d bytes", NOTE_MAX);
+	if (!as_worker && who->worker[0])
+		as_worker = who->worker;
+	struct worker *w = as_worker ? worker_get(m, as_worker) : NULL;
+	if (as_worker && !w)
+		return refuse(err, errlen, "worker %s is not registered", as_worker);
 	struct alarm *a = alarm_get(m, id);
 	if (!a)
 		return missing(m, id, err, errlen);
+	if (actions[k].kind == LIFE_RESOLVE && (!outcome || !config_outcome_valid(m->cfg, outcome))) {
+		char list[1024], clean[80];
+		outcomes_text(m->cfg, list, sizeof(list));
+		return refuse(err, errlen, "%s%s%s is not a valid outcome; use one of: %s",
+		              outcome ? "\"" : "", outcome ? tc_sanitize(outcome, strlen(outcome), clean,
+		              sizeof(clean)) : "a missing outcome", outcome ? "\"" : "", list);
+	}
+	struct device *d = device_get(m, a->device);
+	struct life_event ev = { .kind = actions[k].kind, .who = who, .as_worker = as_worker,
+	                         .as_name = w ? w->name : NULL, .outcome = outcome, .note = note,
+	                         .on_test = d && (d->test || d->testing) };
+	return alarm_do(m, a, &ev, err, errlen);
+}
 
-	if (!strcmp(action, "ack"))
-		return ack(m, a, w, now, err, errlen);
-	if (!strcmp(action, "decline"))
-		return decline(m, a, w, now, err, errlen);
-	if (!strcmp(action, "note")) {
-		if (!note || !*note)
-			return refuse(err, errlen, "a note action needs a \"note\"");
-		alarm_timeline(m, a->id, now, "note", w->id, note);
-		return 0;
+struct result {
+	char worker[TC_DEVICE_ID_MAX + 1];
+	json_t *answer;
+};
+
+/* SPEC 7: "ok": true only once what it reports is on disk. */
+static void result_committed(struct manager *m, void *data, bool ok, const char *error)
+{
+	struct result *r = data;
+	char topic[512];
+	if (!ok && json_is_true(json_object_get(r->answer, "ok"))) {
+		char msg[400];
+		snprintf(msg, sizeof(msg), "not stored: the database refused it: %s", error);
+		json_object_set_new(r->answer, "ok", json_false());
+		json_object_set_new(r->answer, "error", json_string(msg));
+		log_full(LOG_ERR, NULL, json_integer_value(json_object_get(r->answer, "alarm")),
+		         r->worker, "worker %s: action not stored: %s", r->worker, error);
 	}
-	if (!strcmp(action, "resolve")) {
-		if (!outcome || !config_outcome_valid(m->cfg, outcome)) {
-			char list[1024];
-			outcomes_text(m->cfg, list, sizeof(list));
-			char clean[80];
-			return refuse(err, errlen, "%s%s%s is not a valid outcome; use one of: %s",
-			              outcome ? "\"" : "", outcome ? tc_sanitize(outcome, strlen(outcome), clean,
-			              sizeof(clean)) : "a missing outcome", outcome ? "\"" : "", list);
-		}
-		alarm_resolve(m, a, outcome, w->id, note, now);
-		return 0;
-	}
-	char clean[40];
-	return refuse(err, errlen, "unknown action \"%s\" (ack, resolve, decline or note)",
-	              tc_sanitize(action, strlen(action), clean, sizeof(clean)));
+	char *s = json_dumps(r->answer, JSON_COMPACT);
+	if (s && m->outbox && mqtt_topic(m, topic, sizeof(topic), "worker/%s/result", r->worker) == 0)
+		outbox_publish(m, OB_RESULT, topic, s, strlen(s), false);
+	free(s);
+	json_decref(r->answer);
+	free(r);
 }
 
 void action_message(struct manager *m, const char *worker_raw, size_t worker_len,
                     const void *payload, size_t len)
 {
-	char worker[TC_DEVICE_ID_MAX + 1], err[1200], topic[512], clean[80];
+	char worker[TC_DEVICE_ID_MAX + 1], err[1200], clean[80];
 	if (!tc_device_id_valid(worker_raw, worker_len)) {
 		log_warning("worker action on an invalid worker id \"%s\" ignored",
 		            tc_sanitize(worker_raw, worker_len, clean, sizeof(clean)));
@@ -177,6 +158,7 @@ void action_message(struct manager *m, const char *worker_raw, size_t worker_len
 	memcpy(worker, worker_raw, worker_len);
 	worker[worker_len] = '\0';
 
+	uint64_t mark = store_mark(m);
 	json_t *req = NULL;
 	if (len <= 8192 && tc_utf8_valid(payload, len))
 		req = json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL);
@@ -191,7 +173,7 @@ void action_message(struct manager *m, const char *worker_raw, size_t worker_len
 	           (jnote && !json_is_string(jnote))) {
 		rc = refuse(err, sizeof(err), "\"action\", \"outcome\" and \"note\" must be strings");
 	} else {
-		struct actor who = { .kind = ACTOR_WORKER, .role = ROLE_WORKER };
+		struct actor who = { .kind = ACTOR_WORKER, .role = users_role_of_worker(m, worker) };
 		snprintf(who.id, sizeof(who.id), "%s", worker);
 		snprintf(who.worker, sizeof(who.worker), "%s", worker);
 		rc = action_apply(m, &who, NULL, json_integer_value(jalarm), json_string_value(jaction),
@@ -201,15 +183,15 @@ void action_message(struct manager *m, const char *worker_raw, size_t worker_len
 		log_full(LOG_WARNING, NULL, json_is_integer(jalarm) ? json_integer_value(jalarm) : 0,
 		         worker, "worker %s: action refused: %s", worker, err);
 
-	json_t *res = json_pack("{s:O?, s:O?, s:b}", "alarm", json_is_integer(jalarm) ? jalarm : NULL,
-	                        "action", json_is_string(jaction) ? jaction : NULL, "ok", rc == 0);
-	if (rc < 0)
-		json_object_set_new(res, "error", json_string(err));
-	char *s = json_dumps(res, JSON_COMPACT);
-	if (s && mqtt_topic(m, topic, sizeof(topic), "worker/%s/result", worker) == 0)
-		mqtt_publish(m, topic, s, strlen(s), false);
-	free(s);
-	json_decref(res);
+	struct result *r = calloc(1, sizeof(*r));
+	if (r) {
+		snprintf(r->worker, sizeof(r->worker), "%s", worker);
+		r->answer = json_pack("{s:O?, s:O?, s:b}", "alarm", json_is_integer(jalarm) ? jalarm : NULL,
+		                      "action", json_is_string(jaction) ? jaction : NULL, "ok", rc == 0);
+		if (rc < 0)
+			json_object_set_new(r->answer, "error", json_string(err));
+		store_after_commit(m, mark, result_committed, r);
+	}
 	json_decref(req);
 	store_maybe_flush(m);
 }

@@ -1,12 +1,16 @@
-/* Alarms (SPEC 3): applying what decide.c decided, resolving, the timeline.
- * Unresolved alarms live in memory (m->alarms, m->open_by_key); every change
- * is queued to the store and shown on the board at once.
- * Test alarms never stay open: they are recorded and resolved at once. */
+/* Alarms (SPEC 3): the shell around life.c. Unresolved alarms live in memory
+ * (m->alarms, m->open_by_key); every change is one transition of life.c whose
+ * effects are applied here, by one function, in one order: timeline rows,
+ * the alarm's row, the device's state and the board, alerts, follow-ups, the
+ * schedule, the gateway's own alarms, supervision, the log, and last leaving
+ * memory. Test alarms never stay open. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "telecared.h"
 #include "telecare/timefmt.h"
+
+#define BOARD_SLICE 1000   /* board summaries built per loop pass at most */
 
 static const char *state_names[] = { "open", "acknowledged", "resolved" };
 
@@ -30,10 +34,15 @@ struct alarm *alarm_get(struct manager *m, int64_t id)
 	return map_get(&m->alarms, key);
 }
 
-void alarm_timeline(struct manager *m, int64_t alarm, int64_t at, const char *what,
+struct alarm *alarm_by_key(struct manager *m, const char *key)
+{
+	return map_get(&m->open_by_key, key);
+}
+
+void alarm_timeline(struct manager *m, int64_t alarm, int64_t at, enum tl_what what,
                     const char *actor, const char *detail)
 {
-	store_write(m, ST_TIMELINE_INSERT, "iisss", alarm, at, what, actor, detail);
+	store_write(m, ST_TIMELINE_INSERT, "iisss", alarm, at, tl_name(what), actor, detail);
 }
 
 static json_t *types_json(const struct alarm *a)
@@ -50,26 +59,35 @@ void alarm_save(struct manager *m, struct alarm *a)
 	json_t *pdef = a->policy ? policy_json(a->policy) : NULL;
 	json_t *esc = json_pack("{s:O, s:O, s:O}", "alerted", a->alerted, "step", a->step_workers,
 	                        "declined", a->declined);
-	store_write(m, ST_ALARM_UPSERT, "isssijsiiijsttststiijjst", a->id, a->device, a->resident_id,
+	json_t *inc = a->incident ? json_pack("{s:s}", "class", a->incident->cls) : NULL;
+	/* Due times run on boottime in memory; the row keeps wall time, which
+	 * is what a restart (a new boot, perhaps) can use. */
+	int64_t next_wall = a->next_at ? tc_now_ms() + (a->next_at - tc_mono_ms()) : 0;
+	store_write(m, ST_ALARM_UPSERT, "isssijsiiijsttststiijjstj", a->id, a->device, a->resident_id,
 	            a->key ? a->key : "", (int64_t)a->priority, types, alarm_state_name(a->state),
 	            (int64_t)a->test, (int64_t)a->technical, (int64_t)a->step, a->loc,
 	            a->policy ? a->policy->name : NULL, a->opened_at, a->acked_at, a->acked_by,
-	            a->resolved_at, a->outcome, a->updated_at, (int64_t)a->round, a->next_at, pdef,
-	            esc, a->acked_by_id, a->first_ack_at);
+	            a->resolved_at, a->outcome, a->updated_at, (int64_t)a->round, next_wall, pdef,
+	            esc, a->acked_by_id, a->first_ack_at, inc);
 	json_decref(types);
 	json_decref(pdef);
 	json_decref(esc);
+	json_decref(inc);
 }
 
 /* Keep an unresolved alarm findable by id and by its device slot. */
-static void track(struct manager *m, struct alarm *a)
+static int track(struct manager *m, struct alarm *a)
 {
 	char key[24];
 	snprintf(key, sizeof(key), "%lld", (long long)a->id);
-	if (map_put(&m->alarms, key, a) < 0 || map_put(&m->open_by_key, a->key, a) < 0)
+	if (map_put(&m->alarms, key, a) < 0 || map_put(&m->open_by_key, a->key, a) < 0) {
+		map_del(&m->alarms, key);
 		log_full(LOG_CRIT, a->device, a->id, NULL,
 		         "alarm %lld: out of memory tracking it; it is stored, restart to reload it",
 		         (long long)a->id);
+		return -1;
+	}
+	return 0;
 }
 
 static void untrack(struct manager *m, struct alarm *a)
@@ -81,7 +99,7 @@ static void untrack(struct manager *m, struct alarm *a)
 		map_del(&m->open_by_key, a->key);
 }
 
-void alarm_adopt(struct manager *m, struct alarm *a)
+void alarm_track(struct manager *m, struct alarm *a)
 {
 	if (!a->alerted)
 		a->alerted = json_array();
@@ -89,12 +107,14 @@ void alarm_adopt(struct manager *m, struct alarm *a)
 		a->step_workers = json_array();
 	if (!a->declined)
 		a->declined = json_array();
-	if (!a->key) {
-		a->key = malloc(TC_DEVICE_ID_MAX + 8);
-		if (a->key)
-			snprintf(a->key, TC_DEVICE_ID_MAX + 8, "%s/care", a->device);
-	}
-	track(m, a);
+	if (!a->key && asprintf(&a->key, "%s/care", a->device) < 0)
+		a->key = NULL;
+	/* The row says when in wall time; from now on it is due in boottime. */
+	if (a->next_at)
+		a->next_at = tc_mono_ms() + (a->next_at - tc_now_ms());
+	a->sched_index = SIZE_MAX;
+	if (!a->key || track(m, a) < 0)
+		alarm_free(a);
 }
 
 void alarm_free(struct alarm *a)
@@ -111,6 +131,7 @@ void alarm_free(struct alarm *a)
 	json_decref(a->alerted);
 	json_decref(a->step_workers);
 	json_decref(a->declined);
+	mass_incident_free(a->incident);
 	free(a);
 }
 
@@ -121,161 +142,253 @@ void alarms_free(struct manager *m)
 		alarm_free(v);
 	map_free(&m->alarms);
 	map_free(&m->open_by_key);
+	m->board_defer = sd_event_source_disable_unref(m->board_defer);
+	free(m->board_dirty);
+	m->board_dirty = NULL;
+	m->n_board_dirty = m->cap_board_dirty = 0;
 }
 
-static void add_type(struct alarm *a, enum tc_type t)
+/* ---- the board, once per loop pass ---- */
+
+static int on_board(sd_event_source *s, void *userdata)
 {
-	for (int i = 0; i < a->n_types; i++)
-		if (a->types[i] == t)
-			return;
-	if (a->n_types < TC_T__COUNT)
-		a->types[a->n_types++] = (uint8_t)t;
+	struct manager *m = userdata;
+	size_t n = m->n_board_dirty < BOARD_SLICE ? m->n_board_dirty : BOARD_SLICE;
+	for (size_t i = 0; i < n; i++) {
+		struct alarm *a = alarm_get(m, m->board_dirty[i]);
+		if (a && a->board_dirty) {
+			a->board_dirty = false;
+			publish_board(m, a);
+		}
+	}
+	memmove(m->board_dirty, m->board_dirty + n, (m->n_board_dirty - n) * sizeof(*m->board_dirty));
+	m->n_board_dirty -= n;
+	if (m->n_board_dirty)
+		sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
 }
 
-static void set_loc(struct alarm *a, const struct tc_event *ev)
+void alarm_board_later(struct manager *m, struct alarm *a)
 {
-	if (!ev->has_loc)
+	if (a->board_dirty)
 		return;
-	json_decref(a->loc);
-	a->loc = json_incref(json_object_get(ev->root, "loc"));
+	if (!m->board_defer) {
+		if (sd_event_add_defer(m->event, &m->board_defer, on_board, m) < 0) {
+			publish_board(m, a);
+			return;
+		}
+		sd_event_source_set_description(m->board_defer, "board");
+	}
+	if (m->n_board_dirty == m->cap_board_dirty) {
+		size_t ncap = m->cap_board_dirty ? m->cap_board_dirty * 2 : 256;
+		int64_t *n = realloc(m->board_dirty, ncap * sizeof(*n));
+		if (!n) {
+			publish_board(m, a);
+			return;
+		}
+		m->board_dirty = n;
+		m->cap_board_dirty = ncap;
+	}
+	m->board_dirty[m->n_board_dirty++] = a->id;
+	a->board_dirty = true;
+	sd_event_source_set_enabled(m->board_defer, SD_EVENT_ONESHOT);
 }
 
-void alarm_resolve(struct manager *m, struct alarm *a, const char *outcome, const char *actor,
-                   const char *note, int64_t now)
+/* ---- applying a transition ---- */
+
+/* SPEC 10 of issue 10: an alarm whose every step names nobody raises the
+ * gateway's own alarm, sent to every registered worker (on duty or not). */
+static void nobody_to_alert(struct manager *m, const struct alarm *a)
 {
-	char detail[512];
-	snprintf(detail, sizeof(detail), "%s%s%s", outcome, note ? ": " : "", note ? note : "");
-	a->state = ALARM_RESOLVED;
-	a->resolved_at = a->updated_at = now;
-	a->next_at = 0;
-	free(a->outcome);
-	a->outcome = strdup(outcome);
-	alarm_timeline(m, a->id, now, "resolved", actor, detail);
-	alarm_save(m, a);
-	publish_alarm(m, a);
-	escalate_follow_up(m, a, actor);
-	log_full(LOG_NOTICE, a->device, a->id, NULL, "alarm %lld (device %s): resolved by %s: %s",
-	         (long long)a->id, a->device, actor, outcome);
-	untrack(m, a);
-	alarm_free(a);
+	char detail[160];
+	/* With no worker registered at all there is nobody to tell: the board
+	 * shows the alarm, and a gateway being set up is not paged about it. */
+	if (a == m->nobody || m->workers.len == 0 ||
+	    (m->nobody && alarm_get(m, m->nobody->id) != m->nobody))
+		return;
+	snprintf(detail, sizeof(detail), "nobody to alert for alarm %lld (device %s): no step of "
+	         "its policy names anyone now", (long long)a->id, a->device);
+	if (m->nobody) {
+		alarm_timeline(m, m->nobody->id, tc_now_ms(), TL_JOINED, a->device, detail);
+		return;
+	}
+	m->nobody = alarm_raise(m, "telecared", TC_T_NOBODY_TO_ALERT, "telecared/nobody", detail);
 }
 
-static struct alarm *open_alarm(struct manager *m, const char *device, const struct tc_event *ev,
-                                const struct alarm_decision *d, int64_t now)
+static void apply(struct manager *m, struct alarm *a, struct effects *fx)
+{
+	int64_t wall = tc_now_ms();
+	for (size_t i = 0; i < fx->n_rows; i++)
+		alarm_timeline(m, a->id, wall, fx->rows[i].what, fx->rows[i].actor, fx->rows[i].detail);
+	if (fx->save)
+		alarm_save(m, a);
+	if (fx->publish_state)
+		publish_state(m, a);
+	if (fx->publish_board) {
+		if (a->state == ALARM_RESOLVED)
+			publish_board(m, a);       /* clears it, while a is still here */
+		else
+			alarm_board_later(m, a);
+	}
+	if (fx->alert) {
+		escalate_alert(m, a, fx->alert);
+		if (m->nobody && a != m->nobody && m->nobody->state != ALARM_RESOLVED) {
+			struct alarm *nb = m->nobody;
+			m->nobody = NULL;
+			alarm_system_resolve(m, nb, "restored", "alarms reach someone again");
+		}
+	}
+	if (fx->follow_up)
+		escalate_follow_up(m, a, fx->follow_skip, fx->alert);
+	if (fx->schedule || fx->resolved)
+		escalate_schedule(m, a);
+	if (fx->nobody)
+		nobody_to_alert(m, a);
+	if (fx->watch_again) {
+		struct device *d = device_get(m, a->device);
+		if (d && d->silent) {
+			d->silent = false;
+			supervise_watch(m, d);
+		}
+	}
+	for (size_t i = 0; i < fx->n_log; i++)
+		if (fx->log[i])
+			log_full(fx->log_prio[i], a->device, a->id, fx->worker, "%s", fx->log[i]);
+	if (fx->oom)
+		log_full(LOG_CRIT, a->device, a->id, NULL, "alarm %lld: out of memory recording a "
+		         "timeline row", (long long)a->id);
+	if (fx->resolved) {
+		if (a == m->nobody)
+			m->nobody = NULL;
+		mass_forget(m, a);
+		untrack(m, a);
+		alarm_free(a);
+	}
+}
+
+int alarm_do(struct manager *m, struct alarm *a, const struct life_event *ev, char *err,
+             size_t errlen)
+{
+	struct life_env env;
+	struct effects fx = { 0 };
+	escalate_env(m, &env);
+	int rc = life_apply(a, ev, &env, &fx);
+	if (rc < 0 && err)
+		snprintf(err, errlen, "%s", fx.error ? fx.error : "nothing to do");
+	apply(m, a, &fx);
+	effects_clear(&fx);
+	return rc;
+}
+
+struct alarm *alarm_new(struct manager *m, const char *device, const char *key, int priority,
+                        bool technical, bool test)
 {
 	struct alarm *a = calloc(1, sizeof(*a));
-	if (!a)
+	if (!a || !(a->key = strdup(key)) || !(a->alerted = json_array()) ||
+	    !(a->step_workers = json_array()) || !(a->declined = json_array())) {
+		alarm_free(a);
+		log_full(LOG_CRIT, device, 0, NULL, "device %s: out of memory opening an alarm", device);
 		return NULL;
+	}
 	struct device *dev = device_get(m, device);
-	a->id = m->next_alarm_id++;
+	a->id = seq_take(m, &m->alarm_ids);
 	snprintf(a->device, sizeof(a->device), "%s", device);
 	a->resident_id = dev && dev->resident_id ? strdup(dev->resident_id) : NULL;
-	a->key = strdup(d->key);
-	a->priority = d->priority;
-	add_type(a, ev->type);
-	a->state = ALARM_OPEN;
-	a->test = d->test;
-	a->technical = d->technical;
-	a->opened_at = a->updated_at = now;
+	a->priority = priority;
+	a->technical = technical;
+	a->test = test;
 	a->step = -1;
-	a->alerted = json_array();
-	a->step_workers = json_array();
-	a->declined = json_array();
-	set_loc(a, ev);
+	a->sched_index = SIZE_MAX;
+	if (!test)
+		a->policy = policy_ref(policy_for(m->cfg, priority));
 	return a;
 }
 
-struct alarm *alarm_by_key(struct manager *m, const char *key)
+int64_t alarm_open(struct manager *m, struct alarm *a, enum tc_type type, const json_t *loc,
+                   const char *actor, const char *detail)
 {
-	return map_get(&m->open_by_key, key);
+	/* A test alarm is resolved at once: never tracked, freed by apply(). */
+	if (!a->test && track(m, a) < 0) {
+		alarm_free(a);
+		return -1;
+	}
+	int64_t id = a->id;
+	struct life_event ev = { .kind = LIFE_OPEN, .type = type, .device = actor, .loc = loc,
+	                         .detail = detail };
+	alarm_do(m, a, &ev, NULL, 0);
+	return id;
 }
 
-struct alarm *alarm_open_technical(struct manager *m, const char *device, enum tc_type type,
-                                   const char *key, const char *detail, int64_t now)
+struct alarm *alarm_raise(struct manager *m, const char *device, enum tc_type type,
+                          const char *key, const char *detail)
 {
+	char k[TC_DEVICE_ID_MAX + 40];
+	if (!key) {
+		snprintf(k, sizeof(k), "%s/%s", device, tc_type_name(type));
+		key = k;
+	}
 	struct alarm *a = alarm_by_key(m, key);
 	if (a)
 		return a;
-	struct tc_event ev = { .type = type, .battery = -1 };
-	struct alarm_decision d = { .action = ACT_OPEN, .priority = m->cfg->priority[type],
-	                            .technical = true };
-	snprintf(d.key, sizeof(d.key), "%s", key);
-	a = open_alarm(m, device, &ev, &d, now);
-	if (!a) {
-		log_full(LOG_CRIT, device, 0, NULL, "%s: out of memory opening a %s alarm", device,
-		         tc_type_name(type));
-		return NULL;
+	if (strcmp(device, "telecared")) {
+		struct alarm *in = mass_event(m, device, type, true, m->cfg->priority[type]);
+		if (in)
+			return in;
 	}
-	alarm_timeline(m, a->id, now, "opened", "telecared", detail);
-	log_full(LOG_WARNING, device, a->id, NULL, "alarm %lld (%s): %s: %s", (long long)a->id, device,
-	         tc_type_name(type), detail);
-	track(m, a);
-	publish_alarm(m, a);
-	escalate_start(m, a, now);
-	return a;
+	a = alarm_new(m, device, key, m->cfg->priority[type], true, false);
+	if (!a)
+		return NULL;
+	if (type == TC_T_NOBODY_TO_ALERT) {
+		policy_unref(a->policy);
+		a->policy = policy_ref(policy_everyone());
+	}
+	int64_t id = alarm_open(m, a, type, NULL, "telecared", detail);
+	return id < 0 ? NULL : alarm_get(m, id);
+}
+
+void alarm_system_resolve(struct manager *m, struct alarm *a, const char *outcome,
+                          const char *note)
+{
+	struct life_event ev = { .kind = LIFE_SYSTEM_RESOLVE, .outcome = outcome, .detail = note };
+	alarm_do(m, a, &ev, NULL, 0);
 }
 
 int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event *ev,
-                    const struct alarm_decision *d, int64_t now)
+                    const struct alarm_decision *d)
 {
-	const char *type = tc_type_name(ev->type);
-	struct alarm *a = d->action == ACT_OPEN ? NULL : map_get(&m->open_by_key, d->key);
-	char detail[96];
-	int64_t id;
+	bool known = device_get(m, device) != NULL;
+	const json_t *loc = ev->has_loc ? json_object_get(ev->root, "loc") : NULL;
+	struct alarm *a = d->action == ACT_OPEN ? NULL : alarm_by_key(m, d->key);
+	int64_t id = -1;
 
+	/* A member of a mass incident restored: recorded there. */
+	if (tc_type_kind(ev->type) == TC_KIND_RESTORAL)
+		id = mass_restore(m, device, tc_type_restores(ev->type));
 	switch (d->action) {
 	case ACT_NONE:
-		return -1;
-	case ACT_OPEN:
-		a = open_alarm(m, device, ev, d, now);
-		if (!a) {
-			log_full(LOG_CRIT, device, 0, NULL, "device %s: out of memory opening an alarm", device);
-			return -1;
-		}
-		id = a->id;
-		snprintf(detail, sizeof(detail), "%s%s, priority %d", type, a->test ? " (test)" : "",
-		         a->priority);
-		alarm_timeline(m, a->id, now, "opened", device, detail);
-		log_full(a->test ? LOG_INFO : LOG_WARNING, device, id, NULL,
-		         "alarm %lld (device %s): opened by %s%s, priority %d%s", (long long)id, device,
-		         type, a->test ? " (test)" : "", a->priority, a->resident_id ? "" : ", unknown device");
-		if (a->test) {
-			/* SPEC 3: stored, confirmed to the installer, resolved with outcome test. */
-			alarm_save(m, a);
-			alarm_resolve(m, a, "test", "telecared", NULL, now);
-			return id;
-		}
-		track(m, a);
-		publish_alarm(m, a);
-		escalate_start(m, a, now);  /* alerts, saves, and shows the level */
-		return id;
+		return id > 0 ? id : -1;
+	case ACT_OPEN: {
+		const char *cls = mass_class(ev->type, known, d->test);
+		struct alarm *in = cls ? mass_event(m, device, ev->type, known, d->priority) : NULL;
+		if (in)
+			return in->id;
+		a = alarm_new(m, device, d->key, d->priority, d->technical, d->test);
+		return a ? alarm_open(m, a, ev->type, loc, device, NULL) : -1;
+	}
 	case ACT_JOIN:
-		add_type(a, ev->type);
-		if (d->priority < a->priority)
-			a->priority = d->priority;  /* more urgent: priority 1 is the most */
-		set_loc(a, ev);
-		a->updated_at = now;
-		alarm_timeline(m, a->id, now, "joined", device, type);
-		alarm_save(m, a);
-		publish_alarm(m, a);
-		log_full(LOG_INFO, device, a->id, NULL, "alarm %lld (device %s): joined by %s",
-		         (long long)a->id, device, type);
-		return a->id;
+		id = a->id;
+		alarm_do(m, a, &(struct life_event){ .kind = LIFE_JOIN, .type = ev->type,
+		                                     .priority = d->priority, .device = device,
+		                                     .loc = loc }, NULL, 0);
+		return id;
 	case ACT_RESOLVE:
 		id = a->id;
-		alarm_timeline(m, a->id, now, "joined", device, type);
-		alarm_resolve(m, a, "restored", device, NULL, now);
+		alarm_do(m, a, &(struct life_event){ .kind = LIFE_RESTORE, .type = ev->type,
+		                                     .device = device }, NULL, 0);
 		return id;
 	case ACT_CANCEL:
 		id = a->id;
-		a->updated_at = now;
-		alarm_timeline(m, a->id, now, "cancelled", device, "cancelled by resident");
-		log_full(LOG_NOTICE, device, a->id, NULL, "alarm %lld (device %s): cancelled by resident",
-		         (long long)a->id, device);
-		if (a->policy && a->policy->cancel_resolves)  /* on_cancel = resolve */
-			alarm_resolve(m, a, "user_cancelled", device, "cancelled by resident", now);
-		else
-			alarm_save(m, a);
+		alarm_do(m, a, &(struct life_event){ .kind = LIFE_CANCEL, .device = device }, NULL, 0);
 		return id;
 	}
 	return -1;
@@ -291,15 +404,18 @@ json_t *alarm_json(struct manager *m, const struct alarm *a)
 		res = json_pack("{s:s}", "id", a->resident_id);
 	else
 		res = json_null();
-	return json_pack("{s:I, s:s, s:i, s:o, s:i, s:s, s:b, s:b, s:o, s:o, s:O?, s:o, s:o, s:o, s:o, s:o, s:o}",
-	                 "alarm", (json_int_t)a->id, "state", alarm_state_name(a->state),
-	                 "priority", a->priority, "types", types_json(a), "level", a->step + 1,
-	                 "device", a->device, "test", a->test, "technical", a->technical,
-	                 "resident", res, "opened_at", json_time_or_null(a->opened_at),
-	                 "loc", a->loc, "acked_by", json_str_or_null(a->acked_by),
-	                 "acked_at", json_time_or_null(a->acked_at),
-	                 "resolved_at", json_time_or_null(a->resolved_at),
-	                 "outcome", json_str_or_null(a->outcome),
-	                 "policy", json_str_or_null(a->policy ? a->policy->name : NULL),
-	                 "acked_by_id", json_str_or_null(a->acked_by_id));
+	json_t *j = json_pack("{s:I, s:s, s:i, s:o, s:i, s:s, s:b, s:b, s:o, s:o, s:O?, s:o, s:o, s:o, s:o, s:o, s:o}",
+	                      "alarm", (json_int_t)a->id, "state", alarm_state_name(a->state),
+	                      "priority", a->priority, "types", types_json(a), "level", a->step + 1,
+	                      "device", a->device, "test", a->test, "technical", a->technical,
+	                      "resident", res, "opened_at", json_time_or_null(a->opened_at),
+	                      "loc", a->loc, "acked_by", json_str_or_null(a->acked_by),
+	                      "acked_at", json_time_or_null(a->acked_at),
+	                      "resolved_at", json_time_or_null(a->resolved_at),
+	                      "outcome", json_str_or_null(a->outcome),
+	                      "policy", json_str_or_null(a->policy ? a->policy->name : NULL),
+	                      "acked_by_id", json_str_or_null(a->acked_by_id));
+	if (j && a->incident)
+		json_object_set_new(j, "incident", mass_incident_json(a));
+	return j;
 }

@@ -131,7 +131,7 @@ static json_t *cmd_status(struct manager *m, json_t *args)
 	int64_t now = tc_now_ms();
 	return ok(json_pack(
 		"{s:s, s:i, s:o, s:I, s:{s:b, s:s, s:i, s:s}, s:{s:s, s:b, s:I, s:o},"
-		" s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+		" s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o}",
 		"version", TELECARE_VERSION, "pid", (int)getpid(),
 		"started_at", json_time_or_null(m->started_at),
 		"uptime_s", (json_int_t)((now - m->started_at) / 1000),
@@ -144,9 +144,10 @@ static json_t *cmd_status(struct manager *m, json_t *args)
 		"events_duplicate", (json_int_t)m->count.duplicate,
 		"events_rejected", (json_int_t)m->count.rejected,
 		"events_flood_dropped", (json_int_t)m->count.flood_dropped,
-		"receipts_held", (json_int_t)m->count.receipts_held,
+		"receipts_shed", (json_int_t)m->count.receipts_shed,
 		"alarms_open", (json_int_t)m->alarms.len, "devices", (json_int_t)m->devices.len,
-		"residents", (json_int_t)m->residents.len));
+		"residents", (json_int_t)m->residents.len, "outbox", outbox_status(m),
+		"loop", manager_loop_json(m)));
 }
 
 /* ---- residents ---- */
@@ -446,9 +447,7 @@ static json_t *cmd_device_adopt(struct manager *m, json_t *args)
 		if (strcmp(a->device, id) || a->resident_id)
 			continue;
 		a->resident_id = strdup(d->resident_id);
-		alarm_timeline(m, a->id, tc_now_ms(), "note", "telecared", "device adopted by resident");
-		alarm_save(m, a);
-		publish_alarm(m, a);
+		alarm_do(m, a, &(struct life_event){ .kind = LIFE_ADOPT }, NULL, 0);
 	}
 	log_full(LOG_INFO, id, 0, NULL, "device %s adopted by resident %s", id, d->resident_id);
 	return answer;

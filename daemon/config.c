@@ -296,6 +296,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (!strcmp(name, "client_id")) {
 			if (!*value || strlen(value) > 23 * 10)
 				return bad(p, "client_id must be 1-230 characters");
+			c->mqtt.client_id_set = true;
 			return set_str(&c->mqtt.client_id, value), 1;
 		}
 		if (!strcmp(name, "topic_prefix")) {
@@ -313,6 +314,12 @@ static int handler(void *user, const char *section, const char *name, const char
 			if (parse_int(value, 1, 1000000, &n) < 0)
 				return bad(p, "%s must be 1-1000000 events, not \"%s\"", name, value);
 			*(!strcmp(name, "device_rate") ? &c->device_rate : &c->device_burst) = (int)n;
+			return 1;
+		}
+		if (!strcmp(name, "receipt_queue")) {
+			if (parse_int(value, 1000, 10000000, &n) < 0)
+				return bad(p, "receipt_queue must be 1000-10000000 receipts, not \"%s\"", value);
+			c->receipt_queue = (size_t)n;
 			return 1;
 		}
 		if (!strcmp(name, "max_payload")) {
@@ -346,8 +353,24 @@ static int handler(void *user, const char *section, const char *name, const char
 		return set_str(&c->socket_path, value), 1;
 	}
 	if (strcmp(section, "alarms") == 0) {
+		int64_t *dur = !strcmp(name, "mass_window") ? &c->mass.window_ms
+		               : !strcmp(name, "mass_hold") ? &c->mass.hold_ms : NULL;
+		if (dur) {
+			int64_t ms;
+			if (tc_duration_parse(value, &ms) < 0 || ms > 86400000LL)
+				return bad(p, "%s must be a duration up to 1d (2s, 2m), not \"%s\"", name, value);
+			*dur = ms;
+			return 1;
+		}
+		if (!strcmp(name, "mass_devices")) {
+			if (parse_int(value, 0, 1000000, &n) < 0)
+				return bad(p, "mass_devices must be 0-1000000 (0: never fold), not \"%s\"", value);
+			c->mass.devices = (int)n;
+			return 1;
+		}
 		if (strcmp(name, "unknown_devices"))
-			return bad(p, "unknown key \"%s\" in [alarms]", name);
+			return bad(p, "unknown key \"%s\" in [alarms] (unknown_devices, mass_devices, "
+			           "mass_window, mass_hold)", name);
 		if (!strcmp(value, "alarm"))
 			c->unknown_devices = UNKNOWN_ALARM;
 		else if (!strcmp(value, "log"))
@@ -464,13 +487,17 @@ static struct config *config_defaults(void)
 	c->unknown_devices = UNKNOWN_ALARM;
 	c->device_rate = 100;
 	c->device_burst = 1000;
+	c->receipt_queue = 100000;
+	c->mass.devices = 20;
+	c->mass.window_ms = 2 * 60000;
+	c->mass.hold_ms = 2000;
 	for (int t = 0; t < TC_T__COUNT; t++)
 		c->priority[t] = tc_type_default_priority((enum tc_type)t);
 	c->sup.grace_ms = 2 * 60000;
 	c->sup.battery_low = 20;
 	c->sup.battery_hysteresis = 10;
-	c->sup.storm_devices = 10;
-	c->sup.storm_window_ms = 2 * 60000;
+	c->sup.storm_devices = 0;      /* 0: connection_lost folds like any class */
+	c->sup.storm_window_ms = 0;
 	c->sup.broker_outage_ms = 2 * 60000;
 	return c;
 }
@@ -507,6 +534,10 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 			return NULL;
 		}
 	}
+	/* A broker that binds client ids to logins (SPEC 9) knows the gateway
+	 * by its username: without an explicit client_id, use that. */
+	if (p.c->mqtt.username && !p.c->mqtt.client_id_set)
+		set_str(&p.c->mqtt.client_id, p.c->mqtt.username);
 	if (!p.outcomes_set) {
 		p.c->outcomes = calloc(sizeof(default_outcomes) / sizeof(*default_outcomes), sizeof(char *));
 		for (size_t i = 0; p.c->outcomes && i < sizeof(default_outcomes) / sizeof(*default_outcomes); i++)

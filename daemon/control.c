@@ -275,6 +275,13 @@ int control_open(struct manager *m, const char *path)
 	return sd_event_add_io(m->event, &ctl->io, ctl->fd, EPOLLIN, on_accept, m);
 }
 
+void control_stop(struct manager *m)
+{
+	/* A clean stop takes no new requests; answers already waiting go out. */
+	if (m->control && m->control->io)
+		sd_event_source_set_enabled(m->control->io, SD_EVENT_OFF);
+}
+
 void control_close(struct manager *m)
 {
 	struct control *ctl = m->control;

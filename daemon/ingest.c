@@ -19,6 +19,7 @@
 
 struct receipt {
 	char device[TC_DEVICE_ID_MAX + 1];
+	char id_key[2 * TC_EVENT_ID_MAX + 3];
 	char *pending_key;           /* NULL for a duplicate */
 	json_t *id;
 	json_t *payload;             /* for `events --follow`; NULL for a duplicate */
@@ -31,25 +32,14 @@ struct receipt {
 	bool silent;                 /* from a source: nobody listens for a receipt */
 };
 
-static void send_receipt(struct manager *m, const char *device, json_t *id, const char *status,
-                         int64_t alarm, const char *error)
+/* Queue a receipt in the outbox; -1 when it could not be (shed at the bound). */
+static int send_receipt(struct manager *m, const char *device, json_t *id, const char *status,
+                        int64_t alarm, const char *error)
 {
 	char topic[512];
-	if (mqtt_congested(m)) {
-		/* A receipt may be lost without harm: the event is stored (or
-		 * rejected) and the device resends; alerts and the board may not. */
-		m->count.receipts_held++;
-		int64_t now = tc_now_ms();
-		if (now - m->held_logged_at > 10000) {
-			log_warning("mqtt: %lld messages await the broker's acknowledgement: holding back "
-			            "receipts (%llu so far); devices will resend", (long long)m->mqtt_unacked,
-			            (unsigned long long)m->count.receipts_held);
-			m->held_logged_at = now;
-		}
-		return;
-	}
-	if (mqtt_topic(m, topic, sizeof(topic), "dev/%s/receipt", device) < 0)
-		return;
+	int rc = -1;
+	if (!m->outbox || mqtt_topic(m, topic, sizeof(topic), "dev/%s/receipt", device) < 0)
+		return -1;
 	json_t *j = json_pack("{s:O?, s:s}", "id", id, "status", status);
 	if (error)
 		json_object_set_new(j, "error", json_string(error));
@@ -58,19 +48,32 @@ static void send_receipt(struct manager *m, const char *device, json_t *id, cons
 	char *s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	if (s)
-		mqtt_publish(m, topic, s, strlen(s), false);
+		rc = outbox_publish(m, OB_RECEIPT, topic, s, strlen(s), false);
 	free(s);
+	return rc;
 }
 
 static void receipt_committed(struct manager *m, void *data, bool ok, const char *error)
 {
 	struct receipt *r = data;
-	(void)ok;
-	(void)error;
-	if (r->pending_key) {
+	char why[300];
+	if (r->pending_key)
 		map_del(&m->pending, r->pending_key);
-		m->count.stored++;
+	if (!ok) {
+		/* SPEC 7: a write the database refuses is never reported as done.
+		 * The alarm it opened escalates from memory all the same. */
+		snprintf(why, sizeof(why), "not stored: the database refused it: %s", error);
+		log_full(LOG_ERR, r->device, r->alarm > 0 ? r->alarm : 0, NULL,
+		         "device %s: event %s %s", r->device, r->id_key, why);
+		m->count.refused++;
+		if (r->test_watch)
+			control_device_test(m, r->device, "not_stored", r->alarm, why);
+		if (!r->silent)
+			send_receipt(m, r->device, r->id, "rejected", -1, why);
+		goto out;
 	}
+	if (r->pending_key)
+		m->count.stored++;
 	if (r->pending_key && control_has_followers(m)) {
 		json_t *ev = json_pack("{s:I, s:s, s:O, s:s, s:o, s:o, s:b, s:O}",
 		                       "seq", (json_int_t)r->seq, "device", r->device, "id", r->id,
@@ -83,16 +86,39 @@ static void receipt_committed(struct manager *m, void *data, bool ok, const char
 	}
 	if (r->test_watch)
 		control_device_test(m, r->device, "stored", r->alarm, NULL);
-	if (!r->silent)
-		send_receipt(m, r->device, r->id, r->status, r->alarm, NULL);
+	int sent = r->silent ? -1 : send_receipt(m, r->device, r->id, r->status, r->alarm, NULL);
 	if (r->test_watch) {
-		control_device_test(m, r->device, "receipt_sent", r->alarm, NULL);
+		/* Only a receipt that is on its way (queued in order for the
+		 * broker) counts as sent. */
+		if (sent == 0)
+			control_device_test(m, r->device, "receipt_sent", r->alarm, NULL);
+		else
+			control_device_test(m, r->device, "receipt_not_sent", r->alarm,
+			                    r->silent ? "a source's device takes no receipt"
+			                              : "the outbox's receipt queue is full");
 		control_device_test(m, r->device, "alerted", r->alarm, "installer (on-duty workers are not alerted)");
 	}
+out:
 	free(r->pending_key);
 	json_decref(r->id);
 	json_decref(r->payload);
 	free(r);
+}
+
+struct rejection {
+	char *device, *error;
+	json_t *id;
+};
+
+static void rejection_committed(struct manager *m, void *data, bool ok, const char *error)
+{
+	struct rejection *rj = data;
+	/* The rejection is the answer whether or not its record was kept. */
+	if (!ok)
+		log_error("device %s: the record of a rejected event was refused: %s", rj->device, error);
+	send_receipt(m, rj->device, rj->id, "rejected", -1, rj->error);
+	json_decref(rj->id);
+	free(rj);
 }
 
 static void reject(struct manager *m, const char *device, size_t device_len, bool device_ok,
@@ -105,6 +131,7 @@ static void reject(struct manager *m, const char *device, size_t device_len, boo
 
 	char *idtext = id ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
 	char topic[512] = "";
+	uint64_t mark = store_mark(m);
 	mqtt_topic(m, topic, sizeof(topic), "dev/%.*s/event", (int)device_len, device);
 	store_write(m, ST_REJECT_INSERT, "issssbi", tc_now_ms(), topic,
 	            device_ok ? clean : NULL, idtext, error, payload,
@@ -112,12 +139,22 @@ static void reject(struct manager *m, const char *device, size_t device_len, boo
 	free(idtext);
 
 	/* The receipt goes to the topic the device used, even when its id is
-	 * malformed, as long as that is a topic we can publish to. */
+	 * malformed, as long as that is a topic we can publish to; once the
+	 * rejection is on disk, like every receipt (SPEC 7). */
 	if (receipt && device_len <= TOPIC_ID_MAX && !memchr(device, '\0', device_len)) {
-		memcpy(topic_dev, device, device_len);
-		topic_dev[device_len] = '\0';
-		send_receipt(m, topic_dev, id, "rejected", -1, error);
+		struct rejection *rj = calloc(1, sizeof(*rj) + device_len + 1 + strlen(error) + 1);
+		if (!rj) {
+			log_error("device %s: out of memory queueing a rejected receipt", clean);
+			return;
+		}
+		rj->device = (char *)(rj + 1);
+		memcpy(rj->device, device, device_len);
+		rj->error = rj->device + device_len + 1;
+		strcpy(rj->error, error);
+		rj->id = json_incref(id);
+		store_after_commit(m, mark, rejection_committed, rj);
 	}
+	(void)topic_dev;
 }
 
 static bool has_open(void *ctx, const char *key)
@@ -262,23 +299,23 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 	bool watched = dev && dev->testing && (d.action == ACT_OPEN || d.action == ACT_JOIN);
 	if (watched)
 		control_device_test(m, device, "received", -1, tc_type_name(ev.type));
-	alarm = alarm_apply(m, device, &ev, &d, now);
+	alarm = alarm_apply(m, device, &ev, &d);
 	if (dev) {
 		dev->last_seen = now;
 		if (ev.battery >= 0)
 			dev->battery = ev.battery;
 		if (ev.has_rssi)
 			dev->rssi = ev.rssi;
-		supervise_heard(m, dev, now);
+		supervise_heard(m, dev);
 		if (ev.battery >= 0)
-			supervise_battery(m, dev, ev.battery, now);
+			supervise_battery(m, dev, ev.battery);
 	} else if (m->cfg->unknown_devices == UNKNOWN_LOG || d.action == ACT_NONE) {
 		log_full(LOG_NOTICE, device, 0, NULL, "device %s: %s from an unregistered device (stored)",
 		         device, tc_type_name(ev.type));
 	}
 
 	uint64_t mark = store_mark(m);
-	int64_t seq = m->next_event_seq++;
+	int64_t seq = seq_take(m, &m->event_seqs);
 	/* The payload as the device sent it (checked UTF-8 JSON), not re-encoded. */
 	store_write(m, ST_EVENT_INSERT, "isssininndx", seq, device, ev.id_key, tc_type_name(ev.type),
 	            now, ev.has_ts ? ev.ts_ms : (int64_t)-1, (int64_t)(dev != NULL), alarm,
@@ -287,6 +324,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 	if (r) {
 		r->test_watch = watched;
 		r->silent = !receipt;
+		snprintf(r->id_key, sizeof(r->id_key), "%s", ev.id_key);
 	}
 	if (r && (r->pending_key = strdup(pkey)) &&
 	    map_put(&m->pending, pkey, pending_value(alarm)) == 0) {
@@ -312,11 +350,6 @@ void ingest_message(struct manager *m, const char *device, size_t device_len,
                     const void *payload, size_t len)
 {
 	ingest(m, device, device_len, payload, len, true);
-}
-
-void ingest_event(struct manager *m, const char *device, const void *payload, size_t len)
-{
-	ingest(m, device, strlen(device), payload, len, false);
 }
 
 /* A message on a source's topic (docs/SOURCES.md): its events go the way of

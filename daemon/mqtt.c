@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include <mosquitto.h>
 
@@ -18,7 +19,6 @@
 
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
-#define MQTT_UNACKED_MAX 2000
 
 static void sync_io(struct manager *m);
 
@@ -34,27 +34,61 @@ int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, 
 	return (k < 0 || (size_t)k >= len - (size_t)n) ? -1 : 0;
 }
 
-void mqtt_publish(struct manager *m, const char *topic, const char *payload, size_t len,
-                  bool retain)
+int mqtt_publish(struct manager *m, const char *topic, const void *payload, size_t len,
+                 bool retain, int *mid)
 {
-	int rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 1, retain);
-	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN)
-		m->mqtt_unacked++;
-	/* NO_CONN: QoS 1 messages stay queued in the session and go out on reconnect. */
-	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
-		char clean[128];
-		log_error("mqtt: cannot publish to %s: %s",
-		          tc_sanitize(topic, strlen(topic), clean, sizeof(clean)), mosquitto_strerror(rc));
-	}
+	int rc = mosquitto_publish(m->mosq, mid, topic, (int)len, payload, 1, retain);
 	if (m->mqtt_io && mosquitto_want_write(m->mosq))
 		sd_event_source_set_io_events(m->mqtt_io, EPOLLIN | EPOLLOUT);
+	/* NO_CONN: the link dropped under us; libmosquitto keeps the QoS 1
+	 * message in the session and sends it on reconnect. */
+	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN)
+		return 0;
+	char clean[128];
+	log_error("mqtt: cannot publish to %s: %s",
+	          tc_sanitize(topic, strlen(topic), clean, sizeof(clean)), mosquitto_strerror(rc));
+	return -EIO;
 }
 
 static void publish_presence(struct manager *m, const char *state)
 {
 	char topic[512];
 	if (mqtt_topic(m, topic, sizeof(topic), "gateway/status") == 0)
-		mqtt_publish(m, topic, state, strlen(state), true);
+		mqtt_publish(m, topic, state, strlen(state), true, NULL);
+}
+
+/* The board check, once per connection: subscribe to the board, take the
+ * retained entries the broker holds, clear those of alarms that are not
+ * unresolved here, and unsubscribe once our own sentinel comes back (the
+ * broker sends a subscription's retained messages before anything published
+ * after it). Staying subscribed would echo every board message we send. */
+static void board_check_start(struct manager *m)
+{
+	char board[512], sync[512], nonce[64];
+	if (mqtt_topic(m, board, sizeof(board), "alarms/+") < 0 ||
+	    mqtt_topic(m, sync, sizeof(sync), "gateway/sync") < 0)
+		return;
+	snprintf(nonce, sizeof(nonce), "%d-%llu", (int)getpid(), (unsigned long long)++m->board_nonce);
+	if (mosquitto_subscribe(m->mosq, NULL, sync, 1) != MOSQ_ERR_SUCCESS ||
+	    mosquitto_subscribe(m->mosq, NULL, board, 1) != MOSQ_ERR_SUCCESS) {
+		log_error("mqtt: cannot subscribe for the board check");
+		return;
+	}
+	m->board_checking = true;
+	mqtt_publish(m, sync, nonce, strlen(nonce), false, NULL);
+}
+
+static void board_check_end(struct manager *m, const void *payload, size_t len)
+{
+	char board[512], sync[512], nonce[64];
+	snprintf(nonce, sizeof(nonce), "%d-%llu", (int)getpid(), (unsigned long long)m->board_nonce);
+	if (!m->board_checking || len != strlen(nonce) || memcmp(payload, nonce, len))
+		return;   /* an earlier connection's sentinel */
+	m->board_checking = false;
+	if (mqtt_topic(m, board, sizeof(board), "alarms/+") == 0)
+		mosquitto_unsubscribe(m->mosq, NULL, board);
+	if (mqtt_topic(m, sync, sizeof(sync), "gateway/sync") == 0)
+		mosquitto_unsubscribe(m->mosq, NULL, sync);
 }
 
 static void schedule_reconnect(struct manager *m)
@@ -156,7 +190,7 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
 	m->mqtt_backoff_ms = BACKOFF_MIN_MS;
 	log_notice("mqtt: connected to %s:%d as %s", m->cfg->mqtt.host, m->cfg->mqtt.port,
 	           m->cfg->mqtt.client_id);
-	static const char *subs[] = { "dev/+/event", "worker/+/action", "alarms/+" };
+	static const char *subs[] = { "dev/+/event", "worker/+/action" };
 	for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
 		if (mqtt_topic(m, topic, sizeof(topic), "%s", subs[i]) < 0)
 			continue;
@@ -171,8 +205,11 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
 			          m->cfg->sources[i]->name, mosquitto_strerror(r));
 	}
 	publish_presence(m, "online");
+	board_check_start(m);
+	/* Retained state once per connection, coalesced with what waits. */
 	publish_all_open(m);
-	supervise_broker(m, true, tc_now_ms());
+	outbox_pump(m);
+	supervise_broker(m, true);
 	manager_status(m);
 }
 
@@ -190,27 +227,17 @@ static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
 		            m->cfg->mqtt.port, rc ? mosquitto_strerror(rc) : "closed by the broker",
 		            (long long)m->mqtt_backoff_ms / 1000);
 	m->mqtt_connected = false;
+	m->board_checking = false;
 	m->mqtt_fd = -2;
 	if (!m->shutting_down)
-		supervise_broker(m, false, tc_now_ms());
+		supervise_broker(m, false);
 	manager_status(m);
 }
 
 static void on_publish(struct mosquitto *mosq, void *userdata, int mid)
 {
-	struct manager *m = userdata;
 	(void)mosq;
-	(void)mid;
-	if (m->mqtt_unacked > 0)
-		m->mqtt_unacked--;
-}
-
-bool mqtt_congested(const struct manager *m)
-{
-	/* libmosquitto walks its whole list of unacknowledged messages on every
-	 * QoS 1 publish: past this many, each publish costs more than it is
-	 * worth, and what can wait should. */
-	return m->mqtt_unacked > MQTT_UNACKED_MAX;
+	outbox_puback(userdata, mid);
 }
 
 /* libmosquitto's own errors say what went wrong in TLS ("certificate verify
@@ -258,10 +285,25 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
 			ingest_message(m, dev, (size_t)(end - dev), msg->payload, (size_t)msg->payloadlen);
 	} else if (strncmp(rest, "worker/", 7) == 0) {
 		const char *w = rest + 7, *end = strchr(w, '/');
-		if (end && strcmp(end, "/action") == 0)
-			action_message(m, w, (size_t)(end - w), msg->payload, (size_t)msg->payloadlen);
+		if (!end || strcmp(end, "/action"))
+			return;
+		if (msg->retain) {
+			/* SPEC 2.5: an action happens once, when it is sent. A
+			 * retained one would be applied again on every reconnect. */
+			char clean[80];
+			log_warning("worker %s: retained action ignored and cleared (actions must not be "
+			            "retained)", tc_sanitize(w, (size_t)(end - w), clean, sizeof(clean)));
+			if (msg->payloadlen)
+				mqtt_publish(m, msg->topic, "", 0, true, NULL);
+			return;
+		}
+		action_message(m, w, (size_t)(end - w), msg->payload, (size_t)msg->payloadlen);
 	} else if (strncmp(rest, "alarms/", 7) == 0) {
-		publish_board_seen(m, rest + 7, strlen(rest + 7), msg->retain, (size_t)msg->payloadlen);
+		if (m->board_checking)
+			publish_board_seen(m, rest + 7, strlen(rest + 7), msg->retain,
+			                   (size_t)msg->payloadlen);
+	} else if (strcmp(rest, "gateway/sync") == 0) {
+		board_check_end(m, msg->payload, (size_t)msg->payloadlen);
 	}
 }
 
@@ -362,11 +404,20 @@ void mqtt_shutdown(struct manager *m)
 		return;
 	m->shutting_down = true;
 	if (m->mqtt_connected) {
+		/* What waited for the last commit (receipts, answers, alerts)
+		 * goes to the broker first, for a bounded time. */
+		int64_t deadline = tc_mono_ms() + 2000;
+		while ((outbox_queued(m) || outbox_inflight(m)) && m->mqtt_connected &&
+		       tc_mono_ms() < deadline && mosquitto_loop(m->mosq, 50, 1) == MOSQ_ERR_SUCCESS)
+			outbox_pump(m);
+		if (outbox_queued(m) || outbox_inflight(m))
+			log_warning("mqtt: stopping with %zu messages not sent and %zu not acknowledged",
+			            outbox_queued(m), outbox_inflight(m));
 		/* Tell consoles we left on purpose; the will covers the other case. */
 		publish_presence(m, "offline");
 		mosquitto_disconnect(m->mosq);
-		int64_t deadline = tc_now_ms() + 1000;
-		while (mosquitto_socket(m->mosq) >= 0 && tc_now_ms() < deadline &&
+		deadline = tc_mono_ms() + 1000;
+		while (mosquitto_socket(m->mosq) >= 0 && tc_mono_ms() < deadline &&
 		       mosquitto_loop(m->mosq, 50, 1) == MOSQ_ERR_SUCCESS)
 			;
 	}

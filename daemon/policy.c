@@ -49,6 +49,8 @@ static int parse_target(const char *t, struct target *out, char *err, size_t err
 	memset(out, 0, sizeof(*out));
 	if (!strcmp(t, "on_duty:@team")) {
 		out->kind = TGT_ON_DUTY_RESIDENT_TEAM;
+	} else if (!strcmp(t, "everyone")) {
+		out->kind = TGT_EVERYONE;
 	} else if (!strcmp(t, "on_duty:*")) {
 		out->kind = TGT_ON_DUTY_ALL;
 	} else if (!strncmp(t, "on_duty:", 8)) {
@@ -62,7 +64,7 @@ static int parse_target(const char *t, struct target *out, char *err, size_t err
 		arg = t + 7;
 	} else {
 		snprintf(err, errlen, "unknown target \"%s\" (on_duty:@team, on_duty:TEAM, on_duty:*, "
-		         "team:TEAM or worker:ID)", t);
+		         "team:TEAM, worker:ID or everyone)", t);
 		return -1;
 	}
 	if (arg) {
@@ -151,6 +153,26 @@ static struct policy *builtin(int priority)
 	return p;
 }
 
+struct policy *policy_everyone(void)
+{
+	/* For the gateway's "nobody to alert" alarm: when no step of an alarm's
+	 * policy names anyone on duty, tell every registered worker. */
+	static struct policy *made;
+	char err[128];
+	if (made)
+		return made;
+	struct policy *p = policy_new("builtin-everyone");
+	if (!p || !(p->steps = calloc(1, sizeof(*p->steps))) ||
+	    policy_parse_step("everyone wait 15m", &p->steps[0], err, sizeof(err)) < 0) {
+		policy_unref(p);
+		return NULL;
+	}
+	p->n_steps = 1;
+	p->ack_timeout_ms = 2 * 3600000;
+	made = p;   /* lives as long as the process */
+	return p;
+}
+
 struct policy *policy_for(const struct config *c, int priority)
 {
 	for (size_t i = 0; c && i < c->n_policies; i++)
@@ -164,6 +186,7 @@ static const char *target_text(const struct target *t, char *buf, size_t len)
 	switch (t->kind) {
 	case TGT_ON_DUTY_RESIDENT_TEAM: return "on_duty:@team";
 	case TGT_ON_DUTY_ALL: return "on_duty:*";
+	case TGT_EVERYONE: return "everyone";
 	case TGT_ON_DUTY_TEAM: snprintf(buf, len, "on_duty:%s", t->arg); break;
 	case TGT_TEAM: snprintf(buf, len, "team:%s", t->arg); break;
 	case TGT_WORKER: snprintf(buf, len, "worker:%s", t->arg); break;

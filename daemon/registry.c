@@ -89,7 +89,7 @@ int device_add(struct manager *m, struct device *d)
 	}
 	device_save(m, d);
 	d->heap_index = SIZE_MAX;
-	supervise_watch(m, d, tc_now_ms());
+	supervise_watch(m, d);
 	return 0;
 }
 

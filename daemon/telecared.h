@@ -34,6 +34,7 @@ enum target_kind {
 	TGT_ON_DUTY_ALL,            /* on_duty:* */
 	TGT_TEAM,                   /* team:TEAM, on duty or not */
 	TGT_WORKER,                 /* worker:ID */
+	TGT_EVERYONE,               /* everyone registered, on duty or not */
 };
 
 struct target {
@@ -67,7 +68,8 @@ struct config {
 	struct {
 		char *host;
 		int port;
-		char *client_id;
+		char *client_id;        /* default: the username, else "telecared" */
+		bool client_id_set;
 		char *prefix;
 		int keepalive;
 		size_t max_payload;
@@ -80,6 +82,12 @@ struct config {
 	enum unknown_policy unknown_devices;
 	int device_rate;            /* events a second one device may send (sustained) */
 	int device_burst;           /* ...and at once */
+	size_t receipt_queue;       /* receipts the outbox keeps waiting at most (SPEC 2.2) */
+	struct {
+		int devices;            /* more than this many devices of a class in window: fold */
+		int64_t window_ms;
+		int64_t hold_ms;        /* technical and unknown-device alarms wait this before alerting */
+	} mass;
 	int priority[TC_T__COUNT];  /* per event type; 0 = opens no alarm */
 	char **outcomes;
 	size_t n_outcomes;
@@ -91,8 +99,9 @@ struct config {
 		int64_t grace_ms;           /* allowed beyond a device's heartbeat interval */
 		int battery_low;            /* percent: below opens low_battery */
 		int battery_hysteresis;     /* cleared at battery_low + this */
-		int storm_devices;          /* this many silent within storm_window: one incident */
-		int64_t storm_window_ms;
+		int storm_devices;          /* this many silent within storm_window: one incident
+		                               (0: [alarms] mass_devices applies) */
+		int64_t storm_window_ms;    /* 0: [alarms] mass_window */
 		int64_t broker_outage_ms;   /* gateway away from the broker this long: alarm */
 	} sup;
 };
@@ -168,6 +177,28 @@ struct alarm {
 	json_t *alerted;            /* every worker id alerted so far (for follow-ups) */
 	json_t *step_workers;       /* worker ids alerted by the current step */
 	json_t *declined;           /* of those, who declined */
+	size_t sched_index;         /* in m->esc_sched or m->esc_ready; SIZE_MAX: in neither */
+	struct incident *incident;  /* a mass incident (mass.c); NULL for one device's alarm */
+	bool board_dirty;           /* its board summary waits to be published (alarm.c) */
+};
+
+/* A mass incident (SPEC 3.1): many devices of one class as one alarm. */
+struct member {
+	enum tc_type type;
+	bool known;                 /* a registered device */
+	bool restored;
+	int64_t joined_at, restored_at;
+	int64_t alarm;              /* its own alarm, kept open because it had alerted; or 0 */
+};
+
+#define INCIDENT_SAMPLE 20
+struct incident {
+	char cls[32];               /* a technical type's name, or "unknown" */
+	struct map members;         /* device id -> struct member */
+	size_t devices, restored;
+	struct map teams;           /* team (or "none") -> count, as (void *)(intptr_t) */
+	char *sample[INCIDENT_SAMPLE];
+	size_t n_sample;
 };
 
 /* What an event does to the alarms of its device: the pure decision. */
@@ -209,6 +240,101 @@ struct actor {
 	char worker[TC_DEVICE_ID_MAX + 1];  /* the worker this person is, or "" */
 };
 
+/* Ids handed out from a range whose end is committed first (store.c). */
+struct seq {
+	const char *name;           /* "alarm", "event": its row in the sequences table */
+	int64_t next;
+	int64_t durable_hi;         /* ids below this are reserved on disk */
+	int64_t pending_hi;         /* the end queued last */
+	int64_t range;
+	bool warned;
+};
+
+/* ---- an alarm's life (life.c): one pure transition, its effects ---- */
+
+/* The timeline's vocabulary: docs/CONTROL.md lists exactly these. */
+enum tl_what {
+	TL_OPENED, TL_JOINED, TL_CANCELLED, TL_ALERTED, TL_QUEUED, TL_DELIVERED,
+	TL_DELIVERY_FAILED, TL_STEP_EMPTY, TL_DECLINED, TL_ACKNOWLEDGED, TL_NOTE, TL_REFUSED,
+	TL_REOPENED, TL_RESOLVED, TL_FOLDED, TL_RESTORED, TL_ADOPTED,
+	TL__COUNT,
+};
+
+enum life_kind {
+	LIFE_OPEN,             /* a new alarm (prepared by alarm_new) */
+	LIFE_JOIN,             /* another alarm event of its device */
+	LIFE_CANCEL,           /* the resident says "I am fine" */
+	LIFE_RESTORE,          /* the device's restoral of its technical condition */
+	LIFE_STEP,             /* its next step (or the ack timeout) is due */
+	LIFE_ACK, LIFE_DECLINE, LIFE_NOTE, LIFE_RESOLVE,   /* a person acts */
+	LIFE_SYSTEM_RESOLVE,   /* the gateway resolves it (storage back, battery back...) */
+	LIFE_FOLD,             /* folded into a mass incident */
+	LIFE_MEMBER_JOIN,      /* a mass incident: one more device */
+	LIFE_MEMBER_RESTORE,   /* ... one of its devices restored (counts updated first) */
+	LIFE_ADOPT,            /* its device was registered (resident set first) */
+};
+
+struct life_event {
+	enum life_kind kind;
+	enum tc_type type;          /* the event's type (OPEN, JOIN, RESTORE, MEMBER_*) */
+	int priority;               /* JOIN, MEMBER_JOIN: the event's priority */
+	const char *device;         /* the actor of device events */
+	const json_t *loc;          /* OPEN, JOIN: the position sent, or NULL */
+	const char *detail;         /* OPEN: why (instead of type and priority); RESTORE and
+	                               SYSTEM_RESOLVE: a note */
+	const struct actor *who;    /* ACK, DECLINE, NOTE, RESOLVE */
+	const char *as_worker;      /* ... the worker acted as (checked to exist), or NULL */
+	const char *as_name;        /* ... that worker's name */
+	const char *outcome;        /* RESOLVE (checked against [outcomes]), SYSTEM_RESOLVE */
+	const char *note;           /* NOTE, RESOLVE */
+	bool on_test;               /* the alarm's device is on test (installers may act) */
+	int64_t incident;           /* FOLD: into which */
+};
+
+struct life_env {
+	int64_t wall, mono;         /* now: wall for what is stored and shown, mono (boottime)
+	                               for when things are due */
+	int64_t hold_ms;            /* [alarms] mass_hold */
+	/* Whom a step alerts at wall time t: a new JSON array of worker ids. */
+	json_t *(*targets)(void *ctx, const struct alarm *a, const struct step *st, int64_t wall);
+	void *ctx;
+};
+
+struct life_row {
+	enum tl_what what;
+	char *actor, *detail;
+};
+
+/* What must follow a transition; alarm.c applies it in this order. */
+struct effects {
+	struct life_row *rows;      /* 1. timeline rows */
+	size_t n_rows, cap_rows;
+	bool save;                  /* 2. the alarm's row */
+	bool publish_state;         /* 3. the device's alarm-state topic (care alarms) */
+	bool publish_board;         /*    and the board */
+	json_t *alert;              /* 4. workers the step alerts now, or NULL */
+	bool follow_up;             /* 5. everyone alerted before hears of the change... */
+	char *follow_skip;          /*    ...but this worker (who acted) */
+	bool schedule;              /* 6. next_at changed */
+	bool nobody;                /* 7. the step found nobody: the gateway's own alarm */
+	bool watch_again;           /* 8. a connection_lost alarm ended: watch its device */
+	char *log[4];               /* 9. the log lines */
+	int log_prio[4];
+	size_t n_log;
+	char *worker;               /*    the worker they are about (a journal field), or NULL */
+	bool resolved;              /* 10. leaves memory */
+	bool refused;               /* a person's action refused: error says why */
+	char *error;
+	bool oom;
+};
+
+const char *tl_name(enum tl_what w);
+/* The transition: changes a and fills fx (zeroed by the caller). 0, or -1
+ * when refused (fx->error) or nothing happens. Pure: no I/O, no clock. */
+int life_apply(struct alarm *a, const struct life_event *ev, const struct life_env *env,
+               struct effects *fx);
+void effects_clear(struct effects *fx);
+
 /* ---- the manager: the one context struct ---- */
 
 struct store;
@@ -216,7 +342,8 @@ struct control;
 
 struct counters {
 	uint64_t received, stored, duplicate, rejected;
-	uint64_t receipts_held;      /* not sent while the broker link was congested */
+	uint64_t receipts_shed;      /* past the outbox's receipt bound (SPEC 2.2) */
+	uint64_t refused;            /* events the database refused to store */
 	uint64_t flood_dropped;      /* over a device's rate: not processed, no receipt */
 };
 
@@ -233,12 +360,16 @@ struct manager {
 	int mqtt_fd;
 	bool mqtt_connected;
 	bool mqtt_abandoned;         /* a failed attempt's socket, left for the next reconnect */
-	int64_t mqtt_unacked;        /* our QoS 1 publishes the broker has not acknowledged */
 	int64_t mqtt_backoff_ms;
+	bool board_checking;         /* subscribed to the board until our sentinel returns */
+	uint64_t board_nonce;
 	bool shutting_down;
 
 	/* store.c */
 	struct store *store;
+
+	/* outbox.c */
+	struct outbox *outbox;
 
 	/* registry.c */
 	struct map residents;        /* id -> struct resident */
@@ -248,7 +379,7 @@ struct manager {
 	/* alarm.c */
 	struct map alarms;           /* decimal id -> struct alarm (unresolved only) */
 	struct map open_by_key;      /* alarm key -> struct alarm */
-	int64_t next_alarm_id;
+	struct seq alarm_ids;
 
 	/* roster.c */
 	struct map workers;          /* id -> struct worker */
@@ -256,33 +387,48 @@ struct manager {
 	size_t n_shifts;
 	int64_t next_shift_id;
 
-	/* supervise.c */
+	/* supervise.c (deadlines in boottime ms) */
 	struct device **sup_heap;    /* min-heap of watched devices by deadline */
 	size_t sup_len, sup_cap;
 	sd_event_source *sup_timer, *outage_timer;
-	int64_t sup_paused_at;       /* broker away since; 0: listening */
-	int64_t *storm_times;        /* when recent devices fell silent (a ring) */
-	size_t storm_head;
-	int64_t storm_alarm;         /* the open storm incident, or 0 */
-	size_t storm_silent;         /* devices folded into it and not heard since */
+	int64_t sup_paused_at;       /* broker away since (boottime); 0: listening */
 
 	/* escalate.c */
-	sd_event_source *esc_timer;
-	int64_t esc_armed_at;        /* 0: not armed */
+	sd_event_source *esc_timer, *esc_more;
+	struct alarm **esc_sched;    /* min-heap by next_at: waiting for their time */
+	size_t esc_sched_len, esc_sched_cap;
+	struct alarm **esc_ready;    /* min-heap by (priority, next_at): due, fired in slices */
+	size_t esc_ready_len, esc_ready_cap;
 	struct webhooks *webhooks;
+	struct alarm *nobody;        /* the gateway's "nobody to alert" alarm, or NULL */
+
+	/* mass.c */
+	struct map mass_classes;     /* class -> struct mass_class */
+	struct map mass_member_of;   /* "<class>\n<device>" -> incident id (unrestored members) */
+
+	/* alarm.c */
+	sd_event_source *board_defer;
+	int64_t *board_dirty;        /* alarm ids whose board summary waits for the next pass */
+	size_t n_board_dirty, cap_board_dirty;
 
 	/* ingest.c */
 	struct map pending;          /* "<device>\n<id key>" -> alarm id + 2 (uncommitted events) */
 	struct map unmapped_seen;    /* "<source>\n<address>" -> when last kept (ms) */
 	struct map buckets;          /* device -> struct bucket (flood limit) */
-	int64_t held_logged_at;
-	int64_t next_event_seq;
+	struct seq event_seqs;
 
 	/* control.c */
 	struct control *control;
 
-	sd_event_source *status_timer;
+	sd_event_source *status_timer, *clock_watch;
+	int64_t wall_offset;         /* wall - boottime when last looked (clock.c) */
 	struct counters count;
+	struct {
+		uint64_t iterations;
+		int64_t worst_us;        /* longest dispatch (one callback) since start */
+		int64_t worst_at;        /* when (wall ms) */
+		uint64_t over_10ms, over_100ms;
+	} loop;
 };
 
 /* ---- policy.c ---- */
@@ -293,6 +439,7 @@ struct policy *policy_ref(struct policy *p);
 void policy_unref(struct policy *p);
 /* The policy for a priority: the configuration's, else a built-in one. */
 struct policy *policy_for(const struct config *c, int priority);
+struct policy *policy_everyone(void);   /* every registered worker; "nobody to alert" */
 json_t *policy_json(const struct policy *p);
 struct policy *policy_from_json(json_t *j);    /* NULL when malformed */
 /* The escalation schedule (pure): the step that follows (step, round). */
@@ -326,20 +473,45 @@ void log_full(int prio, const char *device, int64_t alarm, const char *worker,
 int mqtt_init(struct manager *m);
 void mqtt_free(struct manager *m);
 void mqtt_shutdown(struct manager *m);     /* "offline", DISCONNECT, flushed */
-/* Publish at QoS 1. Queued by libmosquitto while disconnected. */
-void mqtt_publish(struct manager *m, const char *topic, const char *payload, size_t len,
-                  bool retain);
-/* Too many publishes unacknowledged: hold back what may wait (receipts). */
-bool mqtt_congested(const struct manager *m);
+/* Hand one QoS 1 publish to libmosquitto (the outbox does; nothing else
+ * should). 0 with *mid set, or -EIO. */
+int mqtt_publish(struct manager *m, const char *topic, const void *payload, size_t len,
+                 bool retain, int *mid);
 /* prefix + "/" + the formatted rest */
 int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* ---- outbox.c (SPEC 4.1; the order is in outq.h) ---- */
+#include "outq.h"
+int outbox_init(struct manager *m);
+void outbox_free(struct manager *m);
+/* Queue a QoS 1 publish: it goes out in order of precedence, at most a window
+ * unacknowledged. Retained messages coalesce by topic while they wait. */
+int outbox_publish(struct manager *m, enum ob_class cls, const char *topic, const char *payload,
+                   size_t len, bool retain);   /* 0, or -1 shed at its class's bound */
+/* An alert to a worker: as outbox_publish; when it waited for the broker,
+ * the alarm's timeline says "alerted" once the broker has it. */
+void outbox_alert(struct manager *m, enum ob_class cls, const char *topic, const char *payload,
+                  size_t len, int64_t alarm, const char *worker);
+/* A webhook delivery: waits for one of a bounded number of slots; tried
+ * hears of each failed try, done of the end (webhook.h). */
+void outbox_webhook(struct manager *m, enum ob_class cls, const char *url, const char *body,
+                    void (*done)(void *userdata, bool ok, int attempts, const char *detail),
+                    void (*tried)(void *userdata, int attempt, const char *detail, bool retry),
+                    void *userdata);
+void outbox_pump(struct manager *m);       /* hand over what the window allows */
+void outbox_limits(struct manager *m);     /* the configuration's bounds changed (SIGHUP) */
+void outbox_puback(struct manager *m, int mid);
+size_t outbox_queued(const struct manager *m);
+size_t outbox_inflight(const struct manager *m);
+json_t *outbox_status(const struct manager *m);
 
 /* ---- store.c ---- */
 enum store_stmt {
 	ST_EVENT_INSERT, ST_REJECT_INSERT, ST_ALARM_UPSERT, ST_TIMELINE_INSERT,
 	ST_RESIDENT_UPSERT, ST_RESIDENT_DELETE, ST_DEVICE_UPSERT, ST_DEVICE_DELETE,
 	ST_WORKER_UPSERT, ST_WORKER_DELETE, ST_SHIFT_INSERT, ST_SHIFT_DELETE, ST_UNMAPPED_INSERT,
+	ST_SEQUENCE_SET, ST_MEMBER_UPSERT,
 	ST__WRITE_COUNT,
 };
 int store_open(struct manager *m, const char *path);
@@ -364,16 +536,23 @@ int store_flush(struct manager *m);
 void store_maybe_flush(struct manager *m);
 size_t store_pending(const struct manager *m);
 bool store_ok(const struct manager *m, const char **error);
-struct sqlite3 *store_db(struct manager *m);
 /* A prepared statement for a read, cached by its SQL text. */
 struct sqlite3_stmt *store_query(struct manager *m, const char *sql);
 /* Is (device, id key) stored? Returns 1 with *alarm (or -1 for none), 0, -1 on error. */
 int store_event_lookup(struct manager *m, const char *device, const char *id_key, int64_t *alarm);
-int store_load(struct manager *m);        /* residents, devices, open alarms, counters */
+/* Check (quick_check) and load residents, devices, workers, open alarms and
+ * the id ranges; any error refuses the start. */
+int store_load(struct manager *m);
+/* The next id of g; never one given before, even across a crash. */
+int64_t seq_take(struct manager *m, struct seq *g);
+/* Never hand out an id below next (an id seen on the retained board). */
+void seq_at_least(struct manager *m, struct seq *g, int64_t next);
+/* telecared --check-db: a full integrity check, read-only. 0 ok, 1 damaged. */
+int store_check(const char *path, FILE *out);
 /* The columns alarm_from_row() reads, in order: select them FROM alarms. */
 #define ALARM_COLUMNS "id, device_id, resident_id, akey, priority, types, state, test, technical," \
 	" step, loc, policy, opened_at, acked_at, acked_by, resolved_at, outcome, updated_at," \
-	" round, next_at, policy_def, esc, acked_by_id, first_ack_at"
+	" round, next_at, policy_def, esc, acked_by_id, first_ack_at, incident"
 struct alarm *alarm_from_row(struct sqlite3_stmt *s);
 
 /* ---- registry.c ---- */
@@ -412,28 +591,33 @@ bool worker_on_duty(struct manager *m, const char *worker, int64_t t);
 int shift_parse_days(const char *s, unsigned *days);
 int shift_parse_hours(const char *s, int *start_min, int *end_min);  /* "22:00-06:00" */
 
-/* ---- supervise.c ---- */
+/* ---- supervise.c (times in boottime ms: tc_mono_ms) ---- */
 int supervise_init(struct manager *m);
 void supervise_free(struct manager *m);
-void supervise_watch(struct manager *m, struct device *d, int64_t now);   /* added or changed */
-void supervise_unwatch(struct manager *m, struct device *d);              /* removed */
+void supervise_watch(struct manager *m, struct device *d);     /* added, changed, judged afresh */
+void supervise_unwatch(struct manager *m, struct device *d);   /* removed */
 /* The device was heard (any event): its deadline moves; a silent device is restored. */
-void supervise_heard(struct manager *m, struct device *d, int64_t now);
-void supervise_battery(struct manager *m, struct device *d, int battery, int64_t now);
-void supervise_broker(struct manager *m, bool connected, int64_t now);
+void supervise_heard(struct manager *m, struct device *d);
+void supervise_battery(struct manager *m, struct device *d, int battery);
+void supervise_broker(struct manager *m, bool connected);
 /* The store failed or recovered: the gateway's own technical alarm. */
 void supervise_storage(struct manager *m, bool ok, const char *error);
 
 /* ---- escalate.c ---- */
 int escalate_init(struct manager *m);
 void escalate_free(struct manager *m);
-void escalate_start(struct manager *m, struct alarm *a, int64_t now);   /* a new or re-opened alarm */
-void escalate_schedule(struct manager *m, struct alarm *a);             /* a->next_at changed */
-/* Alert every worker in a->alerted (but skip) of a change of state. */
-void escalate_follow_up(struct manager *m, struct alarm *a, const char *skip);
+/* a->next_at (boottime ms) changed, or 0: (re)place it in the schedule. */
+void escalate_schedule(struct manager *m, struct alarm *a);
+void escalate_unschedule(struct manager *m, struct alarm *a);
+/* Send a step's alerts (MQTT and webhooks) and record them. */
+void escalate_alert(struct manager *m, struct alarm *a, json_t *workers);
+/* Tell every worker in a->alerted, but skip and those in except, of a change. */
+void escalate_follow_up(struct manager *m, struct alarm *a, const char *skip, json_t *except);
 bool id_list_has(json_t *list, const char *id);   /* a JSON array of id strings */
-/* Workers a step's targets name at time t, without duplicates (new array). */
+/* Workers a step's targets name at wall time t, without duplicates (new array). */
 json_t *escalate_targets(struct manager *m, const struct alarm *a, const struct step *st, int64_t t);
+/* The environment life_apply() needs, now. */
+void escalate_env(struct manager *m, struct life_env *env);
 
 /* ---- action.c ---- */
 /* A person's action on an alarm (SPEC 2.5): who acts (a worker over MQTT,
@@ -444,6 +628,8 @@ json_t *escalate_targets(struct manager *m, const struct alarm *a, const struct 
 int action_apply(struct manager *m, const struct actor *who, const char *as_worker, int64_t alarm,
                  const char *action, const char *outcome, const char *note, char *err,
                  size_t errlen);
+/* The role of the console user linked to worker (users.c), else ROLE_WORKER. */
+enum role users_role_of_worker(struct manager *m, const char *worker);
 /* "w-jan", "user anna", "uid 1001 (anna)", "telecared": the timeline's actor. */
 const char *actor_label(const struct actor *a, char *buf, size_t len);
 void action_message(struct manager *m, const char *worker, size_t worker_len,
@@ -457,35 +643,72 @@ void alarm_decide(const struct config *cfg, const char *device, bool registered,
                   bool (*has_open)(void *ctx, const char *key), void *ctx,
                   struct alarm_decision *out);
 
-/* ---- alarm.c ---- */
-/* Apply an event to the alarms; returns the id of the alarm it opened, joined,
- * resolved or was recorded on, or -1. */
+/* ---- alarm.c: the shell around life.c ---- */
+/* What an event from a device does (decided by alarm_decide, folded into a
+ * mass incident by mass.c when it must); returns the alarm it opened,
+ * joined, resolved or was recorded on, or -1. */
 int64_t alarm_apply(struct manager *m, const char *device, const struct tc_event *ev,
-                          const struct alarm_decision *d, int64_t now);
+                    const struct alarm_decision *d);
+/* Run one transition of a and apply its effects in their fixed order.
+ * 0, or -1 when refused (the reason in err, if given). a may be freed
+ * (resolved) on return. */
+int alarm_do(struct manager *m, struct alarm *a, const struct life_event *ev, char *err,
+             size_t errlen);
+/* A new alarm, not yet opened or tracked: its id is taken, its policy set. */
+struct alarm *alarm_new(struct manager *m, const char *device, const char *key, int priority,
+                        bool technical, bool test);
+/* Track and open it (LIFE_OPEN); returns its id, or -1 (freed). */
+int64_t alarm_open(struct manager *m, struct alarm *a, enum tc_type type, const json_t *loc,
+                   const char *actor, const char *detail);
+/* A technical alarm the gateway raises (supervision, its broker link, its
+ * storage, nobody to alert), under key (NULL: "device/type"): folds into a
+ * mass incident like a device's would, unless device is "telecared".
+ * Returns the alarm it opened or joined, or the one already open. */
+struct alarm *alarm_raise(struct manager *m, const char *device, enum tc_type type,
+                          const char *key, const char *detail);
+/* The gateway resolves a (outcome, note): LIFE_SYSTEM_RESOLVE. */
+void alarm_system_resolve(struct manager *m, struct alarm *a, const char *outcome,
+                          const char *note);
 struct alarm *alarm_get(struct manager *m, int64_t id);
-void alarm_resolve(struct manager *m, struct alarm *a, const char *outcome, const char *actor,
-                   const char *note, int64_t now);
-/* A technical alarm the gateway opens itself (supervision, storms, its own
- * broker link), escalated like any other. Returns it, or the one already open
- * under key. */
-struct alarm *alarm_open_technical(struct manager *m, const char *device, enum tc_type type,
-                                   const char *key, const char *detail, int64_t now);
 struct alarm *alarm_by_key(struct manager *m, const char *key);
-void alarm_timeline(struct manager *m, int64_t alarm, int64_t at, const char *what,
+void alarm_timeline(struct manager *m, int64_t alarm, int64_t at, enum tl_what what,
                     const char *actor, const char *detail);
 void alarm_save(struct manager *m, struct alarm *a);
-void alarm_adopt(struct manager *m, struct alarm *a);      /* loaded from the store */
+void alarm_track(struct manager *m, struct alarm *a);      /* loaded from the store */
 void alarm_free(struct alarm *a);
 void alarms_free(struct manager *m);
 const char *alarm_state_name(enum alarm_state s);
 int alarm_state_from_name(const char *s);
 json_t *alarm_json(struct manager *m, const struct alarm *a);  /* the board summary */
+/* Publish a's board summary once, at the end of this loop pass. */
+void alarm_board_later(struct manager *m, struct alarm *a);
+
+/* ---- mass.c: mass incidents (SPEC 3.1) ---- */
+/* The class an alarm event folds by ("power_loss", "unknown"), or NULL. */
+const char *mass_class(enum tc_type type, bool known, bool test);
+/* A device's alarm event of a foldable class: the incident it joined (one
+ * that is active, or one its arrival just formed), or NULL to open or join
+ * its own alarm. */
+struct alarm *mass_event(struct manager *m, const char *device, enum tc_type type, bool known,
+                         int priority);
+/* A restoral (restores: the type it clears): the incident the device was an
+ * unrestored member of (the restoral is recorded there), else 0. */
+int64_t mass_restore(struct manager *m, const char *device, enum tc_type restores);
+struct incident *mass_incident_new(const char *cls);
+/* At start, before anything is alerted: rebuild incidents, fold what must. */
+int mass_load(struct manager *m);
+void mass_incident_free(struct incident *in);
+void mass_forget(struct manager *m, struct alarm *a);     /* a leaves memory */
+void mass_free(struct manager *m);
+json_t *mass_incident_json(const struct alarm *a);
+json_t *mass_members_json(struct manager *m, int64_t alarm);  /* from the store */
 
 /* ---- publish.c ---- */
 /* The device alarm-state topic (SPEC 2.3) and the board (SPEC 2.6). */
-void publish_alarm(struct manager *m, const struct alarm *a);   /* device state and board */
+void publish_state(struct manager *m, const struct alarm *a);   /* the device's (care alarms) */
 void publish_board(struct manager *m, const struct alarm *a);   /* the board only */
 void publish_all_open(struct manager *m);           /* after (re)connecting */
+enum ob_class alarm_class(const struct alarm *a);   /* its alerts' and state's precedence */
 void publish_board_seen(struct manager *m, const char *alarm_id, size_t len, bool retained,
                         size_t payloadlen);
 
@@ -493,9 +716,6 @@ void publish_board_seen(struct manager *m, const char *alarm_id, size_t len, boo
 /* A message on <prefix>/dev/{device}/event: receipted (SPEC 2.2). */
 void ingest_message(struct manager *m, const char *device, size_t device_len,
                     const void *payload, size_t len);
-/* An event from a source, for a registered device: the same path, no receipt
- * (zigbee2mqtt and LoRaWAN devices do not listen for one). */
-void ingest_event(struct manager *m, const char *device, const void *payload, size_t len);
 /* A message on a source's topic. */
 void ingest_source(struct manager *m, const struct tc_source *src, const char *topic,
                    const void *payload, size_t len);
@@ -504,6 +724,7 @@ const struct tc_source *source_get(const struct config *c, const char *name);
 /* ---- control.c / api.c ---- */
 int control_open(struct manager *m, const char *path);
 void control_close(struct manager *m);
+void control_stop(struct manager *m);       /* accept nothing more (shutdown) */
 /* Is any `events --follow` client listening? (then build what it is sent) */
 bool control_has_followers(const struct manager *m);
 /* Notify `events --follow` clients of a committed event. */
@@ -518,5 +739,6 @@ json_t *event_row_json(struct sqlite3_stmt *st);   /* a row of the events query 
 
 /* ---- main.c ---- */
 void manager_status(struct manager *m);            /* refresh sd_notify STATUS= */
+json_t *manager_loop_json(const struct manager *m); /* the loop's figures, for status */
 
 #endif

@@ -69,6 +69,7 @@ struct webhooks {
 	bool dispatching;               /* inside one of our event callbacks */
 	bool freeing;                   /* webhooks_free() called while dispatching */
 	bool cancelling;                /* webhooks_free() is calling the done of each */
+	webhook_try_fn on_try;
 };
 
 /* ---- lists ---- */
@@ -195,6 +196,8 @@ static void try_ended(struct delivery *d, CURLcode rc)
 		return;
 	}
 	describe_failure(d, rc, status);
+	if (w->on_try)
+		w->on_try(d->userdata, d->attempts, d->detail, d->attempts < TRIES);
 	if (d->attempts >= TRIES) {
 		delivery_finish(d, false);
 		return;
@@ -482,6 +485,12 @@ int webhook_post(struct webhooks *w, const char *url, const char *body,
 	LIST_PUSH(w->deliveries, d);
 	w->n++;
 	return 0;
+}
+
+void webhooks_on_try(struct webhooks *w, webhook_try_fn fn)
+{
+	if (w)
+		w->on_try = fn;
 }
 
 size_t webhooks_in_flight(const struct webhooks *w)

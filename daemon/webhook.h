@@ -22,7 +22,14 @@ struct webhooks;   /* opaque */
  * webhook_post() and even webhooks_free(); detail is valid during the call only. */
 typedef void (*webhook_done_fn)(void *userdata, bool ok, int attempts, const char *detail);
 
+/* Called when one try of a delivery fails (attempt 1..3; retry: another
+ * try follows), before done: each failed try is its own row in an alarm's
+ * timeline (SPEC 3), written when it fails. */
+typedef void (*webhook_try_fn)(void *userdata, int attempt, const char *detail, bool retry);
+
 int webhooks_new(sd_event *e, struct webhooks **out);        /* 0 or -errno */
+/* Every delivery of w reports its failed tries to fn (NULL: nobody). */
+void webhooks_on_try(struct webhooks *w, webhook_try_fn fn);
 void webhooks_free(struct webhooks *w);  /* cancels pending: done(ok=false, "cancelled: ...") for each */
 
 /* Queue a POST of body (Content-Type: application/json) to url; copies url and body.

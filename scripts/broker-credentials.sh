@@ -19,10 +19,16 @@ Each login gets a new random password (or the one from -p), printed as
 "USERNAME PASSWORD" on standard output. Passwords never appear on a
 command line: they are hashed with mosquitto_passwd -U in a private file.
 
+The shipped mosquitto.conf makes each login its client's id on the broker
+(use_username_as_clientid): a login is one connection, and a second
+connection with it closes the first. Make one login per device, phone and
+console.
+
 commands:
   gateway [USERNAME]  the gateway (username telecared, as in the ACL); with -o
                       the password goes to FILE instead of standard output,
-                      for telecared.conf's [mqtt] password_file
+                      for telecared.conf's [mqtt] password_file. Its
+                      [mqtt] client_id must be the same as the username
   device ID...        devices, as dev/ID: publish dev/ID/event, read
                       dev/ID/receipt and dev/ID/alarm
   worker ID...        workers, as worker/ID: publish worker/ID/action, read
@@ -157,7 +163,13 @@ add() {
 case $cmd in
 gateway)
 	[ $# -le 1 ] || die "gateway takes at most one username"
-	add "" "${1:-telecared}"
+	gw=${1:-telecared}
+	add "" "$gw"
+	# the broker keeps the gateway's session under its username: the
+	# client id telecared is configured with must be that name too
+	echo "$PROG: in telecared.conf: [mqtt] username = $gw, client_id = $gw${PW_OUT:+, password_file = $PW_OUT}" >&2
+	[ "$gw" = telecared ] ||
+		echo "$PROG: the ACL grants the gateway's topics to 'user telecared': change that line to 'user $gw'" >&2
 	;;
 device) add dev "$@" ;;
 worker) add worker "$@" ;;

@@ -32,6 +32,7 @@ enum tc_type {
 	TC_T__DEVICE_COUNT,
 	/* Raised by the gateway about itself; a device cannot send these. */
 	TC_T_STORAGE_FAILED = TC_T__DEVICE_COUNT,
+	TC_T_NOBODY_TO_ALERT,   /* an alarm whose every step names nobody now */
 	TC_T__COUNT,
 	TC_T_INVALID = -1,
 };

@@ -20,6 +20,9 @@ int tc_time_parse(const char *s, int64_t *ms);
 /* UTC with milliseconds: "2026-11-22T10:15:00.123Z". */
 void tc_time_format(int64_t ms, char *buf, size_t len);
 
-int64_t tc_now_ms(void);  /* CLOCK_REALTIME */
+int64_t tc_now_ms(void);   /* CLOCK_REALTIME: what is stored and shown */
+/* CLOCK_BOOTTIME: when things are due. A step of the wall clock does not
+ * move it, and it counts while suspended. */
+int64_t tc_mono_ms(void);
 
 #endif

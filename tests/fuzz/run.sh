@@ -5,7 +5,7 @@
 #
 # Usage: tests/fuzz/run.sh [SECONDS] [FUZZER...]
 #   SECONDS   per fuzzer (default 20, or $FUZZ_SECONDS)
-#   FUZZER    fuzz_event, fuzz_config, fuzz_time, fuzz_source (default: all)
+#   FUZZER    fuzz_event, fuzz_config, fuzz_time, fuzz_source, fuzz_dc09, fuzz_csv (default: all)
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), FUZZ_WORK_DIR (default a
 # temporary directory, kept when something is found), FUZZ_JOBS,
 # FUZZ_KEEP_GOING=1 (run in libFuzzer's fork mode and go on after a crash, to
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-${FUZZ_SECONDS:-20}}
 [ $# -gt 0 ] && shift
 fuzzers=("$@")
-[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(fuzz_event fuzz_config fuzz_time fuzz_source)
+[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(fuzz_event fuzz_config fuzz_time fuzz_source fuzz_dc09 fuzz_csv)
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 work=${FUZZ_WORK_DIR:-$(mktemp -d /tmp/telecare-fuzz.XXXXXX)}
 mkdir -p "$work"

@@ -16,7 +16,12 @@ Shown here:
 - a refused login, a broker certificate from the wrong CA and a missing
   client certificate are each a clear log line and a retry, never a crash;
 - TLS with a client certificate works end to end, also when the broker comes
-  up after the daemon.
+  up after the daemon;
+- each client id is bound to its login (SPEC 9): a device login connecting
+  with the gateway's client id and a persistent session neither disconnects
+  the gateway nor takes the events meant for it, and a device login cannot
+  take over another device's session. The same tests run on the shipped
+  configuration without the binding show the attack they guard against.
 
 "Never arrives" is shown without sleeping: the forbidden message is
 published at QoS 1 and its PUBACK awaited (mosquitto answers after routing
@@ -91,9 +96,11 @@ class SecureBroker(Broker):
     127.0.0.1); .logins maps usernames to passwords; .gateway_pw_file is the
     gateway's password file for telecared.conf."""
 
-    def __init__(self, tmp_path, require_certificate=False):
+    def __init__(self, tmp_path, require_certificate=False, bind_client_ids=True):
         super().__init__(tmp_path)     # the log in tmp_path/broker, the port
         self.tls_port = free_port()
+        while self.tls_port == self.port:   # two free_port() calls may return the same port
+            self.tls_port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="telecare-broker-"))
         os.chmod(self.root, 0o755)
         self.ca = make_ca(self.root / "ca")
@@ -132,6 +139,15 @@ class SecureBroker(Broker):
             n = len(re.findall(rf"(?m)^{re.escape(old)}$", text))
             assert n == 1, f"config/mosquitto.conf: expected one line '{old}', found {n}"
             text = re.sub(rf"(?m)^{re.escape(old)}$", new, text)
+        # the binding of client ids to logins: on every listener (in
+        # mosquitto 2.0 it is a listener option), or, to show what it
+        # prevents, nowhere
+        listeners = re.findall(r"(?m)^listener .*\n(?:use_username_as_clientid true\n)?", text)
+        assert len(listeners) == 2 and all("use_username_as_clientid true" in x
+                                           for x in listeners), \
+            f"config/mosquitto.conf: each listener must bind client ids to logins: {listeners}"
+        if not bind_client_ids:
+            text = re.sub(r"(?m)^use_username_as_clientid true\n", "", text)
         (confd / "telecare.conf").write_text(text)
         # Debian's /etc/mosquitto/mosquitto.conf, with the log on stderr
         self.conf = self.root / "mosquitto.conf"
@@ -187,9 +203,10 @@ def secure_broker_factory(tmp_path, request):
     made = []
     request.node._telecare_logs = getattr(request.node, "_telecare_logs", [])
 
-    def make(require_certificate=False, start=True):
+    def make(require_certificate=False, start=True, bind_client_ids=True):
         assert not made, "one broker per test (they share tmp_path/broker)"
-        b = SecureBroker(tmp_path, require_certificate=require_certificate)
+        b = SecureBroker(tmp_path, require_certificate=require_certificate,
+                         bind_client_ids=bind_client_ids)
         made.append(b)
         request.node._telecare_logs.append(("mosquitto", b.log))
         if start:
@@ -354,7 +371,9 @@ def test_each_reads_only_its_own(secure_broker, clients):
            "worker/w1": [f"{PREFIX}/worker/w1/alert", f"{PREFIX}/worker/w1/result"],
            f"console/{CONSOLE}": [f"{PREFIX}/alarms/7", STATUS_TOPIC]}
     readers = {u: clients(b, u, [PREFIX + "/#"] + others + topics) for u, topics in own.items()}
-    gw = clients(b, "telecared")
+    # one connection per login (use_username_as_clientid): the gateway's
+    # login publishes and, later, spies
+    gw = clients(b, "telecared", [PREFIX + "/#"])
     marks = {u: c.mark() for u, c in readers.items()}
     for t in others + [t for topics in own.values() for t in topics]:
         publish_acked(gw, t, json.dumps({"topic": t}))
@@ -369,14 +388,13 @@ def test_each_reads_only_its_own(secure_broker, clients):
 
     # a console writes nothing: not the board, not the presence
     console = readers[f"console/{CONSOLE}"]
-    spy = clients(b, "telecared", [PREFIX + "/#"])
-    mark = spy.mark()
+    mark = gw.mark()
     publish_acked(console, f"{PREFIX}/alarms/7", "")
     publish_acked(console, STATUS_TOPIC, "offline")
     publish_acked(console, f"{PREFIX}/worker/w1/alert", "{}")
     gw.publish(f"{PREFIX}/dev/p1/receipt", "sentinel")
-    spy.wait_for(f"{PREFIX}/dev/p1/receipt", after=mark)
-    assert [m.topic for m in spy.matching("#", mark)] == [f"{PREFIX}/dev/p1/receipt"]
+    gw.wait_for(f"{PREFIX}/dev/p1/receipt", after=mark)
+    assert [m.topic for m in gw.matching("#", mark)] == [f"{PREFIX}/dev/p1/receipt"]
 
 
 def test_credentials_script_updates_and_removes(tmp_path):
@@ -479,6 +497,138 @@ def test_refused_login_is_logged_and_retried(secure_broker, tmp_path, daemons):
     # the store keeps working while the broker will not have us
     d.add_resident("r1", "Anna Kowalska")
     # teardown: SIGTERM must still exit 0 (cleanup() checks it)
+
+
+# --------------------------------------------------------------------------
+# client ids bound to logins (SPEC 9)
+#
+# Each test runs twice: on the shipped configuration ("bound"), where it
+# shows the attack fails, and on the same configuration without
+# use_username_as_clientid ("unbound"), where it shows the attack the
+# binding prevents, so the first run's checks are known to be able to fail.
+
+GATEWAY_ID = "telecared"    # the daemon's client_id, equal to its username as the docs ask
+
+
+@pytest.fixture
+def persistent_clients():
+    """persistent_clients(broker, user, client_id, subscriptions) -> a client
+    logged in as user that asks for client_id and a persistent session
+    (clean session off) and reconnects by itself, like a real device; .drops
+    records every disconnection it sees."""
+    made = []
+
+    def make(broker, user, client_id, subscriptions=()):
+        c = MqttClient(broker.port, subscriptions=list(subscriptions), client_id=client_id)
+        p = paho.Client(client_id=client_id, clean_session=False, protocol=paho.MQTTv311)
+        p.max_inflight_messages_set(0)
+        p.max_queued_messages_set(0)
+        p.reconnect_delay_set(min_delay=0.2, max_delay=1)
+        p.on_connect = c._on_connect
+        p.on_subscribe = c._on_subscribe
+        p.on_message = c._on_message
+        c.drops = []
+        p.on_disconnect = lambda client, userdata, rc: c.drops.append(rc)
+        p.username_pw_set(user, broker.logins[user])
+        c.client = p
+        made.append(c)
+        return c.connect()
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.mark.parametrize("binding", ["bound", "unbound"])
+def test_device_login_cannot_take_the_gateways_session(binding, secure_broker_factory, clients,
+                                                       daemons, persistent_clients):
+    """The attack of issue 11: dev/p1 connects with the gateway's client id
+    and a persistent session. Bound: refused the session, the gateway is
+    never disconnected and another device's 10 events are all stored."""
+    b = secure_broker_factory(bind_client_ids=binding == "bound")
+    d = daemons(b, mqtt={"client_id": GATEWAY_ID})
+    connected(d)
+    register(d)
+    presence = clients(b, f"console/{CONSOLE}", [STATUS_TOPIC])
+    presence.wait_for(STATUS_TOPIC, lambda m: m.payload == b"online")
+    mark = presence.mark()
+    p2 = clients(b, "dev/p2", [f"{PREFIX}/dev/p2/receipt"])
+
+    # a valid login, so the broker accepts the connection either way; the
+    # question is whose session it gets
+    impostor = persistent_clients(b, "dev/p1", GATEWAY_ID)
+
+    if binding == "unbound":
+        # the broker hands the gateway's session to the impostor and closes
+        # the gateway's connection (and they go on fighting over it)
+        wait_until(lambda: "mqtt: lost the connection" in tail(d.log), MSG_TIMEOUT,
+                   "the gateway to lose its connection", interval=0.1, alive=d._alive)
+        assert f"Client {GATEWAY_ID} already connected, closing old connection" in \
+            tail(b.log, 10**6)
+        return
+
+    # another device's events while the impostor is connected: all stored
+    receipts = f"{PREFIX}/dev/p2/receipt"
+    after = p2.mark(receipts)
+    for i in range(10):
+        p2.publish(f"{PREFIX}/dev/p2/event", {"id": f"e-{i}", "type": "heartbeat"})
+
+    def all_receipted():
+        got = {m.json()["id"]: m.json()["status"] for m in p2.messages(receipts, after)}
+        return got if len(got) == 10 else None
+    got = wait_until(all_receipted, MSG_TIMEOUT, "10 receipts for dev/p2", interval=0.1)
+    assert set(got.values()) == {"stored"}, got
+    assert d.query("SELECT count(*) AS n FROM events WHERE device_id = 'p2'")[0]["n"] == 10
+
+    # The gateway was never disconnected. Had the impostor's CONNECT (before
+    # its CONNACK, which connect() waited for) closed the gateway's
+    # connection, the receipts above could only have come after a
+    # reconnection, which the daemon logs first.
+    log = tail(d.log, 10**6)
+    assert log.count("mqtt: connected to") == 1, log
+    assert "lost the connection" not in log, log
+    assert d.ctl_json("status")["mqtt"]["connected"] is True
+    assert [m.payload for m in presence.messages(STATUS_TOPIC, mark)] == [], \
+        "the gateway's presence changed: it was disconnected"
+    # the broker kept the impostor under its own login
+    blog = tail(b.log, 10**6)
+    assert re.search(r"New client connected from \S+ as dev/p1 \(p\d, c0,", blog), blog
+    assert "already connected, closing old connection" not in blog, blog
+    assert impostor.connects == 1 and not impostor.drops
+
+
+@pytest.mark.parametrize("binding", ["bound", "unbound"])
+def test_device_login_cannot_take_another_devices_session(binding, secure_broker_factory,
+                                                          daemons, persistent_clients):
+    """dev/p1 asks for the client id dev/p2's device connected with. Bound:
+    dev/p2 stays connected and keeps getting its receipts."""
+    b = secure_broker_factory(bind_client_ids=binding == "bound")
+    d = daemons(b)
+    connected(d)
+    register(d)
+    victim = persistent_clients(b, "dev/p2", "pendant-p2", [f"{PREFIX}/dev/p2/receipt"])
+    r, _ = victim.event("p2", {"id": "before", "type": "heartbeat"})
+    assert r["status"] == "stored", r
+
+    impostor = persistent_clients(b, "dev/p1", "pendant-p2")
+
+    if binding == "unbound":
+        wait_until(lambda: victim.drops, MSG_TIMEOUT, "dev/p2's device to be disconnected",
+                   interval=0.1)
+        assert "Client pendant-p2 already connected, closing old connection" in \
+            tail(b.log, 10**6)
+        return
+
+    # As above: a takeover at the impostor's CONNECT would show as a drop
+    # before this receipt, which can only come on a live connection.
+    r, _ = victim.event("p2", {"id": "after", "type": "heartbeat"})
+    assert r["status"] == "stored", r
+    assert victim.connects == 1 and not victim.drops, victim.drops
+    assert impostor.connects == 1 and not impostor.drops
+    blog = tail(b.log, 10**6)
+    assert re.search(r"New client connected from \S+ as dev/p2 \(p\d, c0,", blog), blog
+    assert re.search(r"New client connected from \S+ as dev/p1 \(p\d, c0,", blog), blog
+    assert "already connected, closing old connection" not in blog, blog
 
 
 # --------------------------------------------------------------------------

@@ -59,6 +59,8 @@ def test_alarm_lines_carry_journal_fields(daemon, mqtt, journal, tmp_path):
         d.add_device("p-1", "r-1")
         rc, _, err = d.ctl("worker", "add", "w-1", "--name", "Jan")
         assert rc == 0, err
+        rc, _, err = d.ctl("shift", "add", "w-1", "--always")   # alerted, so it may act (SPEC 2.5)
+        assert rc == 0, err
         mqtt.wait_for(f"{PREFIX}/gateway/status", lambda m: m.payload == b"online")
         receipt, _ = mqtt.event("p-1", {"id": "e-1", "type": "panic"})
         alarm = receipt["alarm"]
