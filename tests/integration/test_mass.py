@@ -466,7 +466,7 @@ def test_1100_idle_control_clients_stop_neither_receipts_nor_status(daemon, mqtt
                 s.close()
                 break
         time.sleep(1.0)
-        r, _ = mqtt.event("p-1", {"id": "after-idle", "type": "heartbeat"}, timeout=30)
+        r, _ = mqtt.event("p-1", {"id": "after-idle", "type": "heartbeat"}, timeout=15)
         assert r["status"] == "stored", r
         # status answers: at once, or once the daemon has made room (idle
         # clients time out); retried for 45 s
