@@ -18,8 +18,10 @@ static int refuse(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	int n = vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	if (n >= (int)errlen)   /* cut: never in the middle of a character */
+		tc_utf8_trim(err, strlen(err));
 	return -1;
 }
 
@@ -51,23 +53,6 @@ static int missing(struct manager *m, int64_t id, char *err, size_t errlen)
 	if (found)
 		return refuse(err, errlen, "alarm %lld is already resolved (%s)", (long long)id, outcome);
 	return refuse(err, errlen, "alarm %lld does not exist", (long long)id);
-}
-
-const char *actor_label(const struct actor *a, char *buf, size_t len)
-{
-	switch (a->kind) {
-	case ACTOR_SYSTEM: snprintf(buf, len, "telecared"); break;
-	case ACTOR_DEVICE:
-	case ACTOR_WORKER: snprintf(buf, len, "%s", a->id); break;
-	case ACTOR_USER: snprintf(buf, len, "user %s", a->id); break;
-	case ACTOR_UNIX:
-		if (a->name[0])
-			snprintf(buf, len, "uid %u (%s)", a->uid, a->name);
-		else
-			snprintf(buf, len, "uid %u", a->uid);
-		break;
-	}
-	return buf;
 }
 
 /* Until the console's users exist, a worker is a worker. */
@@ -116,7 +101,7 @@ int action_apply(struct manager *m, const struct actor *who, const char *as_work
 	struct device *d = device_get(m, a->device);
 	struct life_event ev = { .kind = actions[k].kind, .who = who, .as_worker = as_worker,
 	                         .as_name = w ? w->name : NULL, .outcome = outcome, .note = note,
-	                         .on_test = d && (d->test || d->testing) };
+	                         .on_test = d && d->testing };
 	return alarm_do(m, a, &ev, err, errlen);
 }
 

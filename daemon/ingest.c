@@ -191,24 +191,55 @@ struct bucket {
 	uint64_t dropped;
 };
 
-/* One device may not crowd out the others (SPEC 7: floods): a token bucket
- * per device, checked before any decoding. Over the limit, the message is
- * dropped unreceipted (a real device resends) and logged once in a while. */
+#define BUCKETS_MAX   200000   /* flood buckets kept; past it, idle ones are dropped */
+#define UNMAPPED_MAX  50000    /* unmapped addresses remembered for the once-a-minute rule */
+#define LONG_ID_KEY   "\001long ids"   /* one bucket for every topic id over 64 bytes */
+
+/* Drop the buckets that are full again (their device has been quiet long
+ * enough to send a whole burst): they would be created the same. */
+static void buckets_prune(struct manager *m, int64_t now)
+{
+	const char *k;
+	void *v;
+	char **idle = calloc(m->buckets.len, sizeof(*idle));
+	size_t n = 0;
+	for (size_t it = 0; idle && map_next(&m->buckets, &it, &k, &v);) {
+		struct bucket *b = v;
+		if (b->tokens + (double)(now - b->at) * m->cfg->device_rate / 1000.0 >= m->cfg->device_burst)
+			idle[n++] = strdup(k);
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(idle[i] ? map_del(&m->buckets, idle[i]) : NULL);
+		free(idle[i]);
+	}
+	free(idle);
+	if (m->buckets.len > BUCKETS_MAX) {
+		/* Still full of busy ids: start afresh rather than grow. */
+		for (size_t it = 0; map_next(&m->buckets, &it, NULL, &v);)
+			free(v);
+		map_free(&m->buckets);
+	}
+}
+
+/* One device (or one source topic) may not crowd out the others (SPEC 7:
+ * floods): a token bucket per key, checked before any decoding. Over the
+ * limit, the message is dropped unreceipted (a real device resends) and
+ * logged once in a while. Ids too long to be a device share one bucket, so
+ * that random long ids cannot each bring a fresh burst. */
 static bool within_rate(struct manager *m, const char *device, size_t len, int64_t now)
 {
 	char key[TC_DEVICE_ID_MAX + 1];
-	if (len > TC_DEVICE_ID_MAX)
-		return true;   /* rejected soon enough for its id */
-	memcpy(key, device, len);
-	key[len] = '\0';
+	if (len > TC_DEVICE_ID_MAX) {
+		snprintf(key, sizeof(key), "%s", LONG_ID_KEY);
+		len = strlen(key);
+	} else {
+		memcpy(key, device, len);
+		key[len] = '\0';
+	}
 	struct bucket *b = map_get(&m->buckets, key);
 	if (!b) {
-		if (m->buckets.len > 200000) {   /* random ids must not grow this without end */
-			void *v;
-			for (size_t it = 0; map_next(&m->buckets, &it, NULL, &v);)
-				free(v);
-			map_free(&m->buckets);
-		}
+		if (m->buckets.len >= BUCKETS_MAX)
+			buckets_prune(m, now);
 		b = calloc(1, sizeof(*b));
 		if (!b || map_put(&m->buckets, key, b) < 0) {
 			free(b);
@@ -229,9 +260,12 @@ static bool within_rate(struct manager *m, const char *device, size_t len, int64
 	m->count.flood_dropped++;
 	if (now - b->logged_at > 10000) {
 		char clean[TC_DEVICE_ID_MAX + 8];
-		log_full(LOG_WARNING, key, 0, NULL, "device %s: more than %d events a second: dropped %llu "
-		         "so far, without receipts", tc_sanitize(key, len, clean, sizeof(clean)),
-		         m->cfg->device_rate, (unsigned long long)b->dropped);
+		log_full(LOG_WARNING, key[0] == '\001' ? NULL : key, 0, NULL, "%s %s: more than %d "
+		         "events a second: dropped %llu so far, without receipts",
+		         key[0] == '\001' ? "devices with" : "device",
+		         tc_sanitize(key[0] == '\001' ? "ids over 64 bytes" : key, strlen(key), clean,
+		                     sizeof(clean)), m->cfg->device_rate,
+		         (unsigned long long)b->dropped);
 		b->logged_at = now;
 	}
 	return false;
@@ -295,7 +329,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 
 	struct device *dev = device_get(m, device);
 	struct alarm_decision d;
-	alarm_decide(m->cfg, device, dev != NULL, dev && (dev->test || dev->testing), &ev, has_open, m, &d);
+	alarm_decide(m->cfg, device, dev != NULL, dev && dev->testing, &ev, has_open, m, &d);
 	bool watched = dev && dev->testing && (d.action == ACT_OPEN || d.action == ACT_JOIN);
 	if (watched)
 		control_device_test(m, device, "received", -1, tc_type_name(ev.type));
@@ -358,10 +392,18 @@ void ingest_message(struct manager *m, const char *device, size_t device_len,
 void ingest_source(struct manager *m, const struct tc_source *src, const char *topic,
                    const void *payload, size_t len)
 {
-	char address[TC_ADDRESS_MAX], err[256], clean[128];
+	char address[TC_ADDRESS_MAX], err[256], clean[128], bucket[TC_DEVICE_ID_MAX + 1];
 	json_t *events = NULL;
 	int64_t now = tc_now_ms();
 	address[0] = '\0';
+	/* A source's topic names its device (zigbee2mqtt/<name>, .../device/<eui>/...):
+	 * the same flood limit as a device's, before any decoding. */
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a: LoRaWAN topics outgrow a device id */
+	for (const char *c = topic; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	snprintf(bucket, sizeof(bucket), "\002%.30s %016llx", src->name, (unsigned long long)h);
+	if (!within_rate(m, bucket, strlen(bucket), now))
+		return;
 	int rc = tc_source_decode(src, topic, payload, len, now, address, sizeof(address), &events,
 	                          err, sizeof(err));
 	if (rc == 1)
@@ -378,6 +420,8 @@ void ingest_source(struct manager *m, const struct tc_source *src, const char *t
 		void *last = map_get(&m->unmapped_seen, key);
 		if (last && now - (int64_t)(intptr_t)last < 60000)
 			return;
+		if (!last && m->unmapped_seen.len >= UNMAPPED_MAX)
+			map_free(&m->unmapped_seen);   /* a minute's duplicates more, at worst */
 		map_put(&m->unmapped_seen, key, (void *)(intptr_t)now);
 	}
 	if (reason) {

@@ -28,6 +28,23 @@ const char *tl_name(enum tl_what w)
 	return w < TL__COUNT ? tl_names[w] : "?";
 }
 
+const char *actor_label(const struct actor *a, char *buf, size_t len)
+{
+	switch (a->kind) {
+	case ACTOR_SYSTEM: snprintf(buf, len, "telecared"); break;
+	case ACTOR_DEVICE:
+	case ACTOR_WORKER: snprintf(buf, len, "%s", a->id); break;
+	case ACTOR_USER: snprintf(buf, len, "user %s", a->id); break;
+	case ACTOR_UNIX:
+		if (a->name[0])
+			snprintf(buf, len, "uid %u (%s)", a->uid, a->name);
+		else
+			snprintf(buf, len, "uid %u", a->uid);
+		break;
+	}
+	return buf;
+}
+
 static char *vfmt(const char *fmt, va_list ap)
 {
 	char *s = NULL;

@@ -42,8 +42,10 @@ void log_full(int prio, const char *device, int64_t alarm, const char *worker,
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int len = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (len >= (int)sizeof(msg))   /* cut: never in the middle of a character */
+		tc_utf8_trim(msg, strlen(msg));
 
 	if (!use_journal) {
 		char ts[TC_TIME_STRLEN];

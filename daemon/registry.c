@@ -61,7 +61,7 @@ void resident_remove(struct manager *m, const char *id)
 void device_save(struct manager *m, const struct device *d)
 {
 	store_write(m, ST_DEVICE_UPSERT, "sssiiiss", d->id, d->resident_id, d->kind,
-	            d->heartbeat_ms, (int64_t)d->test, d->created_at, d->source, d->address);
+	            d->heartbeat_ms, (int64_t)0, d->created_at, d->source, d->address);
 }
 
 static void address_key(const struct device *d, char *buf, size_t len)
@@ -151,7 +151,7 @@ json_t *device_json(const struct device *d)
 	                 "id", d->id, "resident", json_str_or_null(d->resident_id),
 	                 "kind", json_str_or_null(d->kind),
 	                 "heartbeat", d->heartbeat_ms ? json_string(hb) : json_null(),
-	                 "heartbeat_ms", (json_int_t)d->heartbeat_ms, "test", d->test,
+	                 "heartbeat_ms", (json_int_t)d->heartbeat_ms, "test", d->testing,
 	                 "created_at", json_time_or_null(d->created_at),
 	                 "last_seen", json_time_or_null(d->last_seen),
 	                 "battery", d->battery >= 0 ? json_integer(d->battery) : json_null(),

@@ -696,7 +696,6 @@ static int load_devices(struct manager *m)
 		d->resident_id = col_str(s, 1);
 		d->kind = col_str(s, 2);
 		d->heartbeat_ms = sqlite3_column_int64(s, 3);
-		d->test = sqlite3_column_int(s, 4);
 		d->created_at = sqlite3_column_int64(s, 5);
 		d->source = col_str(s, 6);
 		d->address = col_str(s, 7);

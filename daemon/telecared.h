@@ -79,6 +79,12 @@ struct config {
 	} mqtt;
 	char *store_path;
 	char *socket_path;
+	struct {
+		char *listen;           /* "127.0.0.1:8080"; NULL or "": no HTTP */
+		char *cert, *key;       /* PEM files: HTTPS */
+		char *root;             /* the console's static files */
+		int64_t session_idle_ms, session_max_ms;
+	} http;
 	enum unknown_policy unknown_devices;
 	int device_rate;            /* events a second one device may send (sustained) */
 	int device_burst;           /* ...and at once */
@@ -118,7 +124,6 @@ struct device {
 	char *resident_id;          /* NULL for an unknown device */
 	char *kind;
 	int64_t heartbeat_ms;       /* 0: not supervised */
-	bool test;                  /* put on test by the installer (stored) */
 	bool testing;               /* `device test` is waiting for its next alarm (memory only:
 	                               a crash must not leave a device's alarms as tests) */
 	int64_t created_at;
