@@ -610,6 +610,9 @@ json_t *shift_json(const struct shift *s);
 void roster_free(struct manager *m);
 /* Pure: does the shift cover time t (ms; weekly shifts in local time)? */
 bool shift_covers(const struct shift *s, int64_t t);
+struct tm;
+/* The same, with t's local time already at hand (many shifts, one time). */
+bool shift_covers_tm(const struct shift *s, int64_t t, const struct tm *local);
 bool worker_on_duty(struct manager *m, const char *worker, int64_t t);
 /* "mon-fri", "sat,sun", "daily", "weekdays", "weekends" -> bit 0 Monday..6 Sunday */
 int shift_parse_days(const char *s, unsigned *days);
