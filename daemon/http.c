@@ -660,7 +660,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
-	log_warning("http: %s", msg);
+	/* A browser that closed its tab is news to nobody. */
+	bool client_gone = strstr(msg, "no longer available") || strstr(msg, "reset by peer");
+	log_full(client_gone ? LOG_INFO : LOG_WARNING, NULL, 0, NULL, "http: %s", msg);
 }
 
 static char *read_pem(const char *path)
