@@ -564,6 +564,9 @@ bool store_ok(const struct manager *m, const char **error);
 struct sqlite3_stmt *store_query(struct manager *m, const char *sql);
 /* Is (device, id key) stored? Returns 1 with *alarm (or -1 for none), 0, -1 on error. */
 int store_event_lookup(struct manager *m, const char *device, const char *id_key, int64_t *alarm);
+const char *store_errmsg(struct manager *m);       /* SQLite's last message */
+const char *store_path(const struct manager *m);
+/* ---- store_load.c ---- */
 /* Check (quick_check) and load residents, devices, workers, open alarms and
  * the id ranges; any error refuses the start. */
 int store_load(struct manager *m);
