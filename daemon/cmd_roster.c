@@ -4,6 +4,8 @@
 
 #include <curl/curl.h>
 
+#include <time.h>
+
 #include "command.h"
 #include "telecare/timefmt.h"
 
@@ -197,4 +199,42 @@ json_t *cmd_oncall(struct manager *m, const struct actor *who, json_t *args)
 	}
 	json_decref(all);
 	return ok(out);
+}
+
+/* When nobody (of team) is on duty in the next hours: the dispatcher's view
+ * of the gaps in the roster (docs/HTTP.md). Minute by minute, one local time
+ * per minute for all shifts: a day is 1,440 steps over the shifts. */
+json_t *cmd_oncall_gaps(struct manager *m, const struct actor *who, json_t *args)
+{
+	int64_t hours = arg_int(args, "hours", 24);
+	const char *team = arg_str(args, "team");
+	(void)who;
+	if (hours < 1 || hours > 168)
+		return fail("hours must be 1-168");
+	int64_t start = tc_now_ms() / 60000 * 60000, end = start + hours * 3600000;
+	json_t *gaps = json_array();
+	int64_t gap_from = -1;
+	for (int64_t t = start; t <= end; t += 60000) {
+		bool covered = false;
+		if (t < end) {
+			struct tm tm;
+			time_t secs = (time_t)(t / 1000);
+			localtime_r(&secs, &tm);
+			for (size_t i = 0; !covered && i < m->n_shifts; i++) {
+				const struct shift *s = m->shifts[i];
+				struct worker *w = team ? worker_get(m, s->worker) : NULL;
+				if ((!team || (w && worker_in_team(w, team))) && shift_covers_tm(s, t, &tm))
+					covered = true;
+			}
+		}
+		if (!covered && t < end && gap_from < 0)
+			gap_from = t;
+		if ((covered || t >= end) && gap_from >= 0) {
+			json_array_append_new(gaps, json_pack("{s:o, s:o, s:o}", "from",
+			                      json_time_or_null(gap_from), "to", json_time_or_null(t),
+			                      "team", json_str_or_null(team)));
+			gap_from = -1;
+		}
+	}
+	return ok(gaps);
 }

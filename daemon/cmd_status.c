@@ -33,6 +33,14 @@ json_t *cmd_status(struct manager *m, const struct actor *who, json_t *args)
 	if (!j)
 		return NULL;
 	json_object_set_new(j, "control", control_status(m));
+	json_object_set_new(j, "http", http_status(m));
+	size_t incidents = 0;
+	void *v;
+	for (size_t it = 0; map_next(&m->alarms, &it, NULL, &v);)
+		incidents += ((struct alarm *)v)->incident != NULL;
+	json_object_set_new(json_object_get(j, "counts"), "incidents_open", json_integer((json_int_t)incidents));
+	json_object_set_new(json_object_get(j, "counts"), "events_refused",
+	                    json_integer((json_int_t)m->count.refused));
 	/* who the daemon takes the caller for: the first thing to check when
 	 * a command is refused */
 	json_object_set_new(j, "caller", json_pack("{s:s, s:s}", "actor",

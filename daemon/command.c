@@ -75,6 +75,8 @@ const struct command commands[] = {
 	{ "shift.remove", cmd_shift_remove, 0, ARGS({ "id", A_INT, REQ, "shift" }), NULL },
 	{ "oncall", cmd_oncall, R_DISPATCHER,
 	  ARGS({ "at", A_TIME, 0, NULL }, { "team", A_ID, 0, "team" }), NULL },
+	{ "oncall.gaps", cmd_oncall_gaps, R_DISPATCHER,
+	  ARGS({ "hours", A_INT, 0, NULL }, { "team", A_ID, 0, "team" }), NULL },
 
 	/* an installer sees test alarms, a worker the alarms that alerted them */
 	{ "alarm.list", cmd_alarm_list, R_ANY,

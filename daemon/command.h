@@ -107,6 +107,7 @@ json_t *cmd_shift_add(struct manager *m, const struct actor *who, json_t *args);
 json_t *cmd_shift_list(struct manager *m, const struct actor *who, json_t *args);
 json_t *cmd_shift_remove(struct manager *m, const struct actor *who, json_t *args);
 json_t *cmd_oncall(struct manager *m, const struct actor *who, json_t *args);
+json_t *cmd_oncall_gaps(struct manager *m, const struct actor *who, json_t *args);
 
 json_t *cmd_alarm_list(struct manager *m, const struct actor *who, json_t *args);
 json_t *cmd_alarm_show(struct manager *m, const struct actor *who, json_t *args);

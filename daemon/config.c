@@ -301,8 +301,8 @@ static int http_key(struct parse *p, const char *name, const char *value)
 	if (!dur)
 		return bad(p, "unknown key \"%s\" in [http] (listen, cert, key, root, session_idle, "
 		           "session_max)", name);
-	if (tc_duration_parse(value, &ms) < 0 || ms < 60000 || ms > 7LL * 86400000)
-		return bad(p, "%s must be a duration from 1m to 7d, not \"%s\"", name, value);
+	if (tc_duration_parse(value, &ms) < 0 || ms < 1000 || ms > 7LL * 86400000)
+		return bad(p, "%s must be a duration from 1s to 7d, not \"%s\"", name, value);
 	*dur = ms;
 	return 1;
 }

@@ -695,6 +695,7 @@ sent:
 void control_device_test(struct manager *m, const char *device, const char *stage,
                          int64_t alarm, const char *detail)
 {
+	http_device_test(m, device, stage, alarm, detail);
 	char at[TC_TIME_STRLEN];
 	tc_time_format(tc_now_ms(), at, sizeof(at));
 	for (struct client *c = m->control ? m->control->clients : NULL; c; c = c->next) {

@@ -52,6 +52,7 @@ static void manager_stop(struct manager *m)
 {
 	m->shutting_down = true;           /* MQTT input is ignored: devices resend */
 	control_stop(m);
+	http_stop(m);
 	if (m->store && store_flush(m) < 0)
 		log_error("stopping with %zu writes not on disk", store_pending(m));
 	mqtt_shutdown(m);                  /* drains the outbox, then "offline" */
@@ -59,6 +60,7 @@ static void manager_stop(struct manager *m)
 
 void manager_status(struct manager *m)
 {
+	http_status_changed(m);
 	const char *err;
 	bool ok = m->store ? store_ok(m, &err) : true;
 	sd_notifyf(false, "STATUS=%s; %llu events stored, %llu rejected; %zu open alarms%s%s",
@@ -278,6 +280,7 @@ static struct config *load_config(struct manager *m, char *err, size_t errlen)
 static void manager_free(struct manager *m)
 {
 	control_close(m);
+	http_free(m);
 	hash_free(m);
 	users_free(m);
 	supervise_free(m);
@@ -398,7 +401,7 @@ int main(int argc, char **argv)
 	/* Open incidents whole again, and a restart in a blackout folded
 	 * before anything is alerted; then supervision knows who is silent. */
 	if ((r = outbox_init(&m)) < 0 || (r = escalate_init(&m)) < 0 || (r = mass_load(&m)) < 0 ||
-	    (r = supervise_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
+	    (r = supervise_init(&m)) < 0 || (r = http_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
 		goto out;
 	r = sd_event_add_time_relative(m.event, &m.status_timer, CLOCK_BOOTTIME, STATUS_INTERVAL_US,
 	                               0, on_status_timer, &m);

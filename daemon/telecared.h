@@ -376,6 +376,9 @@ struct manager {
 	/* outbox.c */
 	struct outbox *outbox;
 
+	/* http.c */
+	struct http *http;
+
 	/* registry.c */
 	struct map residents;        /* id -> struct resident */
 	struct map devices;          /* id -> struct device (registered only) */
@@ -488,6 +491,19 @@ int mqtt_publish(struct manager *m, const char *topic, const void *payload, size
 int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* ---- http.c, http_session.c, http_stream.c: the console and its API ---- */
+int http_init(struct manager *m);           /* [http] listen empty: nothing */
+void http_stop(struct manager *m);          /* shutdown: end streams, finish answers */
+void http_free(struct manager *m);
+json_t *http_status(const struct manager *m);   /* the "http" key of status */
+/* What the consoles' event streams hear (docs/HTTP.md "The stream"). */
+void http_alarm_changed(struct manager *m, const struct alarm *a);
+void http_timeline(struct manager *m, int64_t alarm, int64_t at, const char *what,
+                   const char *actor, const char *detail);
+void http_status_changed(struct manager *m);
+void http_device_test(struct manager *m, const char *device, const char *stage, int64_t alarm,
+                      const char *detail);
+
 /* ---- outbox.c (SPEC 4.1; the order is in outq.h) ---- */
 #include "outq.h"
 int outbox_init(struct manager *m);
@@ -548,6 +564,9 @@ bool store_ok(const struct manager *m, const char **error);
 struct sqlite3_stmt *store_query(struct manager *m, const char *sql);
 /* Is (device, id key) stored? Returns 1 with *alarm (or -1 for none), 0, -1 on error. */
 int store_event_lookup(struct manager *m, const char *device, const char *id_key, int64_t *alarm);
+const char *store_errmsg(struct manager *m);       /* SQLite's last message */
+const char *store_path(const struct manager *m);
+/* ---- store_load.c ---- */
 /* Check (quick_check) and load residents, devices, workers, open alarms and
  * the id ranges; any error refuses the start. */
 int store_load(struct manager *m);
@@ -594,6 +613,9 @@ json_t *shift_json(const struct shift *s);
 void roster_free(struct manager *m);
 /* Pure: does the shift cover time t (ms; weekly shifts in local time)? */
 bool shift_covers(const struct shift *s, int64_t t);
+struct tm;
+/* The same, with t's local time already at hand (many shifts, one time). */
+bool shift_covers_tm(const struct shift *s, int64_t t, const struct tm *local);
 bool worker_on_duty(struct manager *m, const char *worker, int64_t t);
 /* "mon-fri", "sat,sun", "daily", "weekdays", "weekends" -> bit 0 Monday..6 Sunday */
 int shift_parse_days(const char *s, unsigned *days);
@@ -691,9 +713,31 @@ json_t *alarm_json(struct manager *m, const struct alarm *a);  /* the board summ
 /* Publish a's board summary once, at the end of this loop pass. */
 void alarm_board_later(struct manager *m, struct alarm *a);
 
-/* ---- mass.c: mass incidents (SPEC 3.1) ---- */
+/* ---- fold.c: the mass-incident rule, pure ---- */
 /* The class an alarm event folds by ("power_loss", "unknown"), or NULL. */
 const char *mass_class(enum tc_type type, bool known, bool test);
+struct fold_arrival {
+	char device[TC_DEVICE_ID_MAX + 1];
+	int64_t at;                 /* boottime ms */
+};
+/* The latest distinct devices that raised an alarm of one class. */
+struct fold_window {
+	struct fold_arrival *ring;  /* oldest first, at most threshold + 1 */
+	size_t cap, head, len;
+	struct map recent;          /* device -> 1, those in the ring */
+};
+/* device raised an alarm of the class at now: 1 when the window now holds
+ * more than threshold devices (fold them), 0 not, -1 out of memory. */
+int fold_arrive(struct fold_window *w, const char *device, int64_t now, int threshold,
+                int64_t window);
+const char *fold_device(const struct fold_window *w, size_t i);   /* oldest first */
+void fold_clear(struct fold_window *w);
+void fold_window_free(struct fold_window *w);
+/* At start: mark in fold[] the alarms (opened times sorted) that lie in a
+ * window with more than threshold of them; returns how many. */
+size_t fold_select(const int64_t *opened, size_t n, int64_t window, int threshold, bool *fold);
+
+/* ---- mass.c: mass incidents (SPEC 3.1), the shell ---- */
 /* A device's alarm event of a foldable class: the incident it joined (one
  * that is active, or one its arrival just formed), or NULL to open or join
  * its own alarm. */
