@@ -199,6 +199,10 @@ path = {db}
 [control]
 socket = {sock}
 
+# no console: its default port may be taken, and nothing here measures it
+[http]
+listen =
+
 [alarms]
 unknown_devices = alarm
 
