@@ -50,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -797,7 +798,6 @@ class StatusSampler:
     restart) the failed connects are counted apart."""
 
     def __init__(self, d, every=STATUS_EVERY_S):
-        import threading
         self.d = d
         self.every = every
         self.samples = []      # (t, answer_s or None, status subset or None, rss_kib, cpu)
