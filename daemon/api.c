@@ -131,7 +131,7 @@ static json_t *cmd_status(struct manager *m, json_t *args)
 	int64_t now = tc_now_ms();
 	return ok(json_pack(
 		"{s:s, s:i, s:o, s:I, s:{s:b, s:s, s:i, s:s}, s:{s:s, s:b, s:I, s:o},"
-		" s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o}",
+		" s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:o}",
 		"version", TELECARE_VERSION, "pid", (int)getpid(),
 		"started_at", json_time_or_null(m->started_at),
 		"uptime_s", (json_int_t)((now - m->started_at) / 1000),
@@ -147,7 +147,7 @@ static json_t *cmd_status(struct manager *m, json_t *args)
 		"receipts_shed", (json_int_t)m->count.receipts_shed,
 		"alarms_open", (json_int_t)m->alarms.len, "devices", (json_int_t)m->devices.len,
 		"residents", (json_int_t)m->residents.len, "outbox", outbox_status(m),
-		"loop", manager_loop_json(m)));
+		"loop", manager_loop_json(m), "dc09", dc09_status(m)));
 }
 
 /* ---- residents ---- */

@@ -1,14 +1,25 @@
 /* The configuration file (SPEC 5). Errors name the file and the line of the
  * first thing wrong in it. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "telecared.h"
+#include "telecare/dc09.h"
 #include "telecare/timefmt.h"
+
+/* A rule met before its section's format: parsed once the format is known. */
+struct later_rule {
+	struct tc_source *src;
+	char *text;
+	int line;
+};
 
 struct parse {
 	struct config *c;
@@ -17,6 +28,8 @@ struct parse {
 	int line;               /* the line being read */
 	FILE *f;
 	bool outcomes_set;
+	struct later_rule *later;
+	size_t n_later;
 };
 
 static const char *default_outcomes[] = {
@@ -28,6 +41,20 @@ static int bad(struct parse *p, const char *fmt, ...)
 {
 	if (!p->err[0]) {
 		p->err_line = p->line;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(p->err, sizeof(p->err), fmt, ap);
+		va_end(ap);
+	}
+	return 0;
+}
+
+/* An error found after its line was read (a rule parsed once its format was
+ * known): recorded with the line it came from. */
+static int bad_at(struct parse *p, int line, const char *fmt, ...)
+{
+	if (!p->err[0]) {
+		p->err_line = line;
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(p->err, sizeof(p->err), fmt, ap);
@@ -188,14 +215,112 @@ static struct tc_source *source_section(struct parse *p, const char *name)
 		return NULL;
 	}
 	src->format = (enum tc_source_format)-1;
+	/* -1: not given (a sia-dc09 source takes the default, any other refuses it) */
+	src->max_age_ms = src->max_lead_ms = src->idle_ms = -1;
+	src->max_connections = -1;
 	c->sources[c->n_sources++] = src;
 	return src;
 }
 
-/* [source NAME] (docs/SOURCES.md): format, topic, rule = FIELD=VALUE -> TYPE */
-static int source_key(struct parse *p, const char *sname, const char *name, const char *value)
+int config_listen_addr(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(listen, ':');
+	long port;
+	if (!colon || (size_t)(colon - listen) >= sizeof(host) || parse_int(colon + 1, 1, 65535, &port) < 0)
+		return -1;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	size_t hl = strlen(host);
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+			return -1;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a6);
+		return 0;
+	}
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+		return -1;
+	a4->sin_family = AF_INET;
+	a4->sin_port = htons((uint16_t)port);
+	*len = sizeof(*a4);
+	return 0;
+}
+
+static int dc09_rule(struct parse *p, struct tc_source *src, const char *value, int line)
 {
 	char err[200];
+	struct tc_dc09_rule *n = realloc(src->dc09_rules, (src->n_dc09_rules + 1) * sizeof(*n));
+	if (!n)
+		return bad_at(p, line, "out of memory");
+	src->dc09_rules = n;
+	if (tc_dc09_rule_parse(value, &src->dc09_rules[src->n_dc09_rules], err, sizeof(err)) < 0)
+		return bad_at(p, line, "%s", err);
+	src->n_dc09_rules++;
+	return 1;
+}
+
+static int mqtt_rule(struct parse *p, struct tc_source *src, const char *value, int line)
+{
+	char err[200];
+	struct tc_rule *n = realloc(src->rules, (src->n_rules + 1) * sizeof(*n));
+	if (!n)
+		return bad_at(p, line, "out of memory");
+	src->rules = n;
+	if (tc_rule_parse(value, &src->rules[src->n_rules], err, sizeof(err)) < 0)
+		return bad_at(p, line, "%s", err);
+	src->n_rules++;
+	return 1;
+}
+
+/* Keys of a sia-dc09 section (SPEC 2.8, docs/SOURCES.md); 0 when name is none of them. */
+static int dc09_key(struct parse *p, struct tc_source *src, const char *name, const char *value)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	long n;
+	if (!strcmp(name, "listen")) {
+		if (strlen(value) > 64 || config_listen_addr(value, &ss, &len) < 0)
+			return bad(p, "listen must be ADDRESS:PORT with a numeric address, e.g. "
+			           "0.0.0.0:12128 or [::]:12128, not \"%s\"", value);
+		return set_str(&src->listen, value) < 0 ? bad(p, "out of memory") : 1;
+	}
+	if (!strcmp(name, "keys")) {
+		if (!*value)
+			return bad(p, "keys must be the path of the keys file");
+		return set_str(&src->keys, value) < 0 ? bad(p, "out of memory") : 1;
+	}
+	if (!strcmp(name, "time_window")) {
+		if (tc_dc09_window_parse(value, &src->max_age_ms, &src->max_lead_ms) < 0)
+			return bad(p, "time_window must be AGE/LEAD durations such as 40s/20s, or 0 "
+			           "(no check), not \"%s\"", value);
+		return 1;
+	}
+	if (!strcmp(name, "idle_timeout")) {
+		if (tc_duration_parse(value, &src->idle_ms) < 0 || src->idle_ms < 1000 ||
+		    src->idle_ms > 86400000LL)
+			return bad(p, "idle_timeout must be a duration from 1s to 1d, not \"%s\"", value);
+		return 1;
+	}
+	if (!strcmp(name, "max_connections")) {
+		if (parse_int(value, 1, 1000000, &n) < 0)
+			return bad(p, "max_connections must be 1-1000000, not \"%s\"", value);
+		src->max_connections = (int)n;
+		return 1;
+	}
+	return 0;
+}
+
+/* [source NAME] (docs/SOURCES.md): format, topic, rule = FIELD=VALUE -> TYPE;
+ * sia-dc09: listen, keys, time_window, idle_timeout, max_connections, and
+ * rule = cid=|sia=|zone= -> TYPE. */
+static int source_key(struct parse *p, const char *sname, const char *name, const char *value)
+{
 	if (!tc_device_id_valid(sname, strlen(sname)))
 		return bad(p, "source name \"%s\" must be 1-64 of [A-Za-z0-9._-]", sname);
 	struct tc_source *src = source_section(p, sname);
@@ -204,10 +329,29 @@ static int source_key(struct parse *p, const char *sname, const char *name, cons
 	if (!strcmp(name, "format")) {
 		int f = tc_source_format_from_name(value);
 		if (f < 0)
-			return bad(p, "format must be zigbee2mqtt, chirpstack or ttn, not \"%s\"", value);
+			return bad(p, "format must be zigbee2mqtt, chirpstack, ttn or sia-dc09, not \"%s\"",
+			           value);
+		if ((int)src->format >= 0 && src->format != (enum tc_source_format)f)
+			return bad(p, "[source %s] has format %s already", sname,
+			           tc_source_format_name(src->format));
 		src->format = (enum tc_source_format)f;
+		/* the rules read before the format was known, by its syntax */
+		for (size_t i = 0; i < p->n_later; i++) {
+			struct later_rule *r = &p->later[i];
+			if (r->src != src || !r->text)
+				continue;
+			if (f == TC_SRC_SIA_DC09)
+				dc09_rule(p, src, r->text, r->line);
+			else
+				mqtt_rule(p, src, r->text, r->line);
+			free(r->text);
+			r->text = NULL;
+		}
 		return 1;
 	}
+	int rc = dc09_key(p, src, name, value);
+	if (rc)
+		return rc;
 	if (!strcmp(name, "topic")) {
 		if (!*value || strlen(value) > 200 || value[0] == '$')
 			return bad(p, "topic must be an MQTT topic filter such as zigbee2mqtt/#");
@@ -216,16 +360,24 @@ static int source_key(struct parse *p, const char *sname, const char *name, cons
 		return 1;
 	}
 	if (!strcmp(name, "rule")) {
-		struct tc_rule *n = realloc(src->rules, (src->n_rules + 1) * sizeof(*n));
-		if (!n)
+		if (src->format == TC_SRC_SIA_DC09)
+			return dc09_rule(p, src, value, p->line);
+		if ((int)src->format >= 0)
+			return mqtt_rule(p, src, value, p->line);
+		/* Its syntax depends on the format, which may come later. */
+		struct later_rule *n = realloc(p->later, (p->n_later + 1) * sizeof(*n));
+		if (!n || !(n[p->n_later].text = strdup(value))) {
+			if (n)
+				p->later = n;
 			return bad(p, "out of memory");
-		src->rules = n;
-		if (tc_rule_parse(value, &src->rules[src->n_rules], err, sizeof(err)) < 0)
-			return bad(p, "%s", err);
-		src->n_rules++;
+		}
+		p->later = n;
+		n[p->n_later].src = src;
+		n[p->n_later++].line = p->line;
 		return 1;
 	}
-	return bad(p, "unknown key \"%s\" in [source %s] (format, topic, rule)", name, sname);
+	return bad(p, "unknown key \"%s\" in [source %s] (format, topic, rule; sia-dc09: listen, "
+	           "keys, time_window, idle_timeout, max_connections)", name, sname);
 }
 
 static void source_free(struct tc_source *src)
@@ -236,8 +388,41 @@ static void source_free(struct tc_source *src)
 		tc_rule_clear(&src->rules[i]);
 	free(src->rules);
 	free(src->topic);
+	free(src->listen);
+	free(src->keys);
+	free(src->dc09_rules);
 	free(src->name);
 	free(src);
+}
+
+/* A source's keys fit its format; sia-dc09 gets its defaults. NULL or the error. */
+static const char *source_check(struct config *c, struct tc_source *src)
+{
+	if (src->format != TC_SRC_SIA_DC09) {
+		if (src->listen || src->keys || src->max_age_ms >= 0 || src->idle_ms >= 0 ||
+		    src->max_connections >= 0)
+			return "listen, keys, time_window, idle_timeout and max_connections are for "
+			       "format sia-dc09";
+		if (!src->topic)
+			src->topic = strdup(tc_source_default_topic(src->format));
+		return src->topic ? NULL : "out of memory";
+	}
+	if (src->topic)
+		return "topic is for MQTT sources; a sia-dc09 source listens on its own port (listen)";
+	if (!src->listen)
+		return "format sia-dc09 needs listen (ADDRESS:PORT, e.g. 0.0.0.0:12128)";
+	for (size_t i = 0; i < c->n_sources && c->sources[i] != src; i++)
+		if (c->sources[i]->listen && !strcmp(c->sources[i]->listen, src->listen))
+			return "listen is the same as another source's";
+	if (src->max_age_ms < 0) {
+		src->max_age_ms = 40000;   /* SPEC 2.8: 40s/20s */
+		src->max_lead_ms = 20000;
+	}
+	if (src->idle_ms < 0)
+		src->idle_ms = 5 * 60000;
+	if (src->max_connections < 0)
+		src->max_connections = 4096;
+	return NULL;
 }
 
 const struct tc_source *source_get(const struct config *c, const char *name)
@@ -522,6 +707,11 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 		}
 		int line = parse_ini(&p);
 		fclose(p.f);
+		for (size_t i = 0; i < p.n_later; i++) {
+			/* a section without a format: that error is reported below */
+			free(p.later[i].text);
+		}
+		free(p.later);
 		if (line != 0 || p.err[0]) {
 			/* the first line that is not INI, or the first wrong value:
 			 * whichever came first is the error */
@@ -554,14 +744,14 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < p.c->n_sources; i++) {
 		struct tc_source *src = p.c->sources[i];
-		if ((int)src->format < 0) {
-			snprintf(err, errlen, "%s: [source %s] needs a format (zigbee2mqtt, chirpstack or ttn)",
-			         path ? path : "defaults", src->name);
+		const char *why = (int)src->format < 0
+		                  ? "needs a format (zigbee2mqtt, chirpstack, ttn or sia-dc09)"
+		                  : source_check(p.c, src);
+		if (why) {
+			snprintf(err, errlen, "%s: [source %s] %s", path ? path : "defaults", src->name, why);
 			config_free(p.c);
 			return NULL;
 		}
-		if (!src->topic)
-			src->topic = strdup(tc_source_default_topic(src->format));
 	}
 	if (p.c->mqtt.certfile && !p.c->mqtt.cafile) {
 		snprintf(err, errlen, "%s: [mqtt] certfile and keyfile need cafile (TLS)",
