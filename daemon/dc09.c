@@ -35,6 +35,7 @@
 #define IN_CAP          (2 * TC_DC09_FRAME_MAX) /* a whole frame after any noise */
 #define OUT_CAP         (2 * TC_DC09_REPLY_MAX)
 #define ACCEPT_SLICE    64                      /* connections accepted per callback */
+#define READS_PER_SLICE 4                       /* receives per connection per callback */
 #define UDP_SLICE       64                      /* datagrams read per callback */
 #define UDP_WAITING_MAX 4096
 #define SWEEP_US        1000000ULL              /* idle connections looked for every second */
@@ -136,7 +137,7 @@ static void conn_events(struct dc09_conn *c)
 {
 	bool room = c->r_next - c->r_first < DC09_SLOTS;
 	uint32_t ev = (!c->eof && room && !c->src->m->shutting_down ? EPOLLIN : 0) |
-	              (c->out_len > c->out_off ? EPOLLOUT : 0);
+	              (c->out_len > c->out_off ? EPOLLOUT : 0) | EPOLLET;
 	sd_event_source_set_io_events(c->io, ev);
 }
 
@@ -219,39 +220,58 @@ static int conn_settle(struct dc09_conn *c)
 	return 0;
 }
 
-static int on_conn(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+/* Read and answer: at most READS_PER_SLICE receives, then the rest waits
+ * for the kick. The socket is edge-triggered (a thousand busy connections
+ * must not each be polled again for every message handled), so what is not
+ * read now is read only because we come back: the kick, or EPOLLIN set again
+ * once reply slots are free (which re-arms the edge). */
+static void conn_work(struct dc09_conn *c)
 {
-	struct dc09_conn *c = userdata;
-	(void)es;
-	bool room = c->r_next - c->r_first < DC09_SLOTS;
-	if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && room && !c->eof) {
-		ssize_t n = recv(fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
+	bool drained = false;
+	for (int k = 0; k < READS_PER_SLICE && !c->eof && !c->dead &&
+	                c->r_next - c->r_first < DC09_SLOTS; k++) {
+		ssize_t n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
 		if (n > 0) {
 			c->in_len += (size_t)n;
 			c->last_in = tc_mono_ms();
 			conn_parse(c);
 		} else if (n == 0) {
 			c->eof = true;
-		} else if (errno != EAGAIN && errno != EINTR) {
+		} else if (errno == EAGAIN) {
+			drained = true;
+		} else if (errno != EINTR) {
 			c->dead = true;
 		}
-	} else if ((revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLOUT)) {
-		c->dead = true;   /* gone while we could not read: its replies are lost */
+		if (drained)
+			break;
 	}
 	conn_flush(c);
-	conn_settle(c);
+	if (conn_settle(c))
+		return;
+	if (!drained && !c->eof && c->r_next - c->r_first < DC09_SLOTS)
+		conn_kick(c);   /* more may wait in the socket: another slice, later */
+}
+
+static int on_conn(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct dc09_conn *c = userdata;
+	(void)es;
+	(void)fd;
+	if ((revents & (EPOLLHUP | EPOLLERR)) && c->r_next - c->r_first >= DC09_SLOTS)
+		c->dead = true;   /* gone while we could not read: its replies are lost */
+	conn_work(c);
 	return 0;
 }
 
-/* After a reply freed slots (or marked c dead) from inside another callback. */
+/* After a reply freed slots (or marked c dead) from inside another callback,
+ * or a slice left more to read. */
 static int on_kick(sd_event_source *es, void *userdata)
 {
 	struct dc09_conn *c = userdata;
 	(void)es;
 	if (!c->dead && !c->eof)
 		conn_parse(c);
-	conn_flush(c);
-	conn_settle(c);
+	conn_work(c);
 	return 0;
 }
 
@@ -298,7 +318,7 @@ static int conn_new(struct dc09_src *s, int fd, const struct sockaddr_storage *p
 	c->last_in = tc_mono_ms();
 	peer_text(peer, c->peer, sizeof(c->peer));
 	conn_key(c->id, key, sizeof(key));
-	int r = sd_event_add_io(s->m->event, &c->io, fd, EPOLLIN, on_conn, c);
+	int r = sd_event_add_io(s->m->event, &c->io, fd, EPOLLIN | EPOLLET, on_conn, c);
 	if (r >= 0)
 		r = sd_event_add_defer(s->m->event, &c->kick, on_kick, c);
 	if (r >= 0)

@@ -137,6 +137,22 @@ def test_replies_keep_the_order_of_the_messages(rx):
         t.close()
 
 
+def test_pipelined_messages_are_all_answered_in_order(rx):
+    """More messages at once than a connection has reply slots (8): reading
+    pauses and resumes; every message is answered, in order."""
+    t = dc.Tcp(rx.port)
+    try:
+        burst = b"".join(dc.sia(seq, "1234", f"Nri1/RP{seq:03d}") if seq % 3 else
+                         dc.null(seq, "1234") for seq in range(1, 61))
+        t.send(burst + dc.sia(61, "1234", "NQA001", crc=0x0001))
+        got = [t.reply(20) for _ in range(61)]
+        assert [r.seq for r in got[:60]] == list(range(1, 61)), [r.seq for r in got]
+        assert all(r.kind == "ACK" for r in got[:60]) and got[60].kind == "NAK", got[-3:]
+    finally:
+        t.close()
+    assert len(events(rx, "panel-1")) == 40
+
+
 def test_bad_crc_length_and_format_get_a_nak_with_the_receivers_time(rx):
     t = dc.Tcp(rx.port)
     u = dc.Udp(rx.port)
