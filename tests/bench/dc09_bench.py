@@ -12,6 +12,8 @@ plus the 1,000 panels), in this order:
   mqtt     MQTT ingest, closed loop with 1,000 events in flight (tc-loadgen):
            the baseline, in the same run
   closed   the 1,000 panels in a closed loop: messages/s, ACK latency, CPU
+  events   the same with events only (no polls): every message a write, as
+           every MQTT event is
   paced    the 1,000 panels at 1,000 messages/s (one a second each): ACK
            latency when the receiver is not saturated
 
@@ -106,10 +108,12 @@ def scenario(bench, template, R):
               f" p50 {mq['latency']['p50_ms']} p99 {mq['latency']['p99_ms']} ms,"
               f" telecared {_us_per_msg(mq, mq['answered_per_s']) or 0:.1f} us/event")
         R.settle([("telecared", d.pid), ("broker", b.pid)])
-        for name, kw in (("closed", {}), ("paced", {"rate": PACED_RATE})):
-            r = _load(exe, port, pids, duration=secs, warmup=1, drain=10, polls=0.5, **kw)
+        for name, kw in (("closed", {"polls": 0.5}), ("events", {"polls": 0}),
+                         ("paced", {"polls": 0.5, "rate": PACED_RATE})):
+            r = _load(exe, port, pids, duration=secs, warmup=1, drain=10, **kw)
             out[name] = r
-            R.log(f"  dc09 {name} ({PANELS} panels{', %d/s' % PACED_RATE if kw else ''}):"
+            R.log(f"  dc09 {name} ({PANELS} panels, {kw['polls']:.0%} polls"
+                  f"{', %d/s' % PACED_RATE if 'rate' in kw else ''}):"
                   f" {r['acked_per_s']:,.0f} messages/s, ACK p50 {r['latency']['p50_ms']:.2f}"
                   f" p99 {r['latency']['p99_ms']:.2f} max {r['latency']['max_ms']:.1f} ms,"
                   f" NAK {r['nak']}, unanswered {r['unanswered']},"
@@ -118,11 +122,15 @@ def scenario(bench, template, R):
         st = d.status() or {}
         out["daemon_status"] = {"dc09": st.get("dc09"), "counts": st.get("counts"),
                                 "loop": st.get("loop")}
-        c, p = out["closed"], out["paced"]
+        c, e, p = out["closed"], out["events"], out["paced"]
         out["summary"] = {
             "dc09_messages_per_s": c["acked_per_s"],
             "dc09_ack_p50_ms": c["latency"]["p50_ms"], "dc09_ack_p99_ms": c["latency"]["p99_ms"],
             "dc09_us_per_message": _us_per_msg(c, c["acked_per_s"]),
+            "dc09_events_per_s": e["acked_per_s"],
+            "dc09_events_ack_p50_ms": e["latency"]["p50_ms"],
+            "dc09_events_ack_p99_ms": e["latency"]["p99_ms"],
+            "dc09_events_us_per_message": _us_per_msg(e, e["acked_per_s"]),
             "dc09_paced_ack_p50_ms": p["latency"]["p50_ms"],
             "dc09_paced_ack_p99_ms": p["latency"]["p99_ms"],
             "dc09_paced_us_per_message": _us_per_msg(p, p["acked_per_s"]),
