@@ -1,9 +1,7 @@
 /* The configuration file (SPEC 5). Errors name the file and the line of the
  * first thing wrong in it. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <stdarg.h>
@@ -222,36 +220,6 @@ static struct tc_source *source_section(struct parse *p, const char *name)
 	return src;
 }
 
-int config_listen_addr(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(listen, ':');
-	long port;
-	if (!colon || (size_t)(colon - listen) >= sizeof(host) || parse_int(colon + 1, 1, 65535, &port) < 0)
-		return -1;
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	size_t hl = strlen(host);
-	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-		host[hl - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-			return -1;
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*a6);
-		return 0;
-	}
-	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-	if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-		return -1;
-	a4->sin_family = AF_INET;
-	a4->sin_port = htons((uint16_t)port);
-	*len = sizeof(*a4);
-	return 0;
-}
-
 static int dc09_rule(struct parse *p, struct tc_source *src, const char *value, int line)
 {
 	char err[200];
@@ -282,10 +250,9 @@ static int mqtt_rule(struct parse *p, struct tc_source *src, const char *value, 
 static int dc09_key(struct parse *p, struct tc_source *src, const char *name, const char *value)
 {
 	struct sockaddr_storage ss;
-	socklen_t len;
 	long n;
 	if (!strcmp(name, "listen")) {
-		if (strlen(value) > 64 || config_listen_addr(value, &ss, &len) < 0)
+		if (strlen(value) > 64 || tc_parse_listen(value, &ss) < 0)
 			return bad(p, "listen must be ADDRESS:PORT with a numeric address, e.g. "
 			           "0.0.0.0:12128 or [::]:12128, not \"%s\"", value);
 		return set_str(&src->listen, value) < 0 ? bad(p, "out of memory") : 1;
@@ -461,6 +428,36 @@ static int supervision_key(struct parse *p, const char *name, const char *value)
 	return 1;
 }
 
+/* [http] (docs/HTTP.md) */
+static int http_key(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->c;
+	int64_t ms;
+	if (!strcmp(name, "listen")) {
+		struct sockaddr_storage sa;
+		if (*value && tc_parse_listen(value, &sa) < 0)
+			return bad(p, "listen must be HOST:PORT (127.0.0.1:8080, [::1]:8080), not \"%s\"",
+			           value);
+		return set_str(&c->http.listen, value), 1;
+	}
+	char **file = !strcmp(name, "cert") ? &c->http.cert : !strcmp(name, "key") ? &c->http.key
+	              : !strcmp(name, "root") ? &c->http.root : NULL;
+	if (file) {
+		free(*file);
+		*file = *value ? strdup(value) : NULL;
+		return 1;
+	}
+	int64_t *dur = !strcmp(name, "session_idle") ? &c->http.session_idle_ms
+	               : !strcmp(name, "session_max") ? &c->http.session_max_ms : NULL;
+	if (!dur)
+		return bad(p, "unknown key \"%s\" in [http] (listen, cert, key, root, session_idle, "
+		           "session_max)", name);
+	if (tc_duration_parse(value, &ms) < 0 || ms < 1000 || ms > 7LL * 86400000)
+		return bad(p, "%s must be a duration from 1s to 7d, not \"%s\"", name, value);
+	*dur = ms;
+	return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -537,6 +534,8 @@ static int handler(void *user, const char *section, const char *name, const char
 			return bad(p, "socket must be a path of 1-107 characters");
 		return set_str(&c->socket_path, value), 1;
 	}
+	if (strcmp(section, "http") == 0)
+		return http_key(p, name, value);
 	if (strcmp(section, "alarms") == 0) {
 		int64_t *dur = !strcmp(name, "mass_window") ? &c->mass.window_ms
 		               : !strcmp(name, "mass_hold") ? &c->mass.hold_ms : NULL;
@@ -669,6 +668,10 @@ static struct config *config_defaults(void)
 	c->mqtt.max_payload = TC_PAYLOAD_DEFAULT;
 	c->store_path = strdup(TELECARE_DB_PATH);
 	c->socket_path = strdup(TELECARE_SOCKET_PATH);
+	c->http.listen = strdup("127.0.0.1:8080");
+	c->http.root = strdup(TELECARE_CONSOLE_DIR);
+	c->http.session_idle_ms = 30 * 60000;
+	c->http.session_max_ms = 12 * 3600000;
 	c->unknown_devices = UNKNOWN_ALARM;
 	c->device_rate = 100;
 	c->device_burst = 1000;
@@ -723,6 +726,11 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 			config_free(p.c);
 			return NULL;
 		}
+	}
+	if ((p.c->http.cert == NULL) != (p.c->http.key == NULL)) {
+		snprintf(err, errlen, "%s: [http] cert and key go together", path ? path : "defaults");
+		config_free(p.c);
+		return NULL;
 	}
 	/* A broker that binds client ids to logins (SPEC 9) knows the gateway
 	 * by its username: without an explicit client_id, use that. */
@@ -790,6 +798,10 @@ void config_free(struct config *c)
 	free(c->mqtt.keyfile);
 	free(c->store_path);
 	free(c->socket_path);
+	free(c->http.listen);
+	free(c->http.cert);
+	free(c->http.key);
+	free(c->http.root);
 	for (size_t i = 0; i < c->n_outcomes; i++)
 		free(c->outcomes[i]);
 	free(c->outcomes);

@@ -444,9 +444,8 @@ static int on_udp(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 static int listen_on(struct dc09_src *s, int type)
 {
 	struct sockaddr_storage ss;
-	socklen_t len;
 	const char *what = type == SOCK_STREAM ? "TCP" : "UDP";
-	if (config_listen_addr(s->cfg->listen, &ss, &len) < 0) {
+	if (tc_parse_listen(s->cfg->listen, &ss) < 0) {
 		log_error("source %s: listen %s is not ADDRESS:PORT", s->cfg->name, s->cfg->listen);
 		return -EINVAL;
 	}
@@ -454,7 +453,8 @@ static int listen_on(struct dc09_src *s, int type)
 	int one = 1;
 	if (fd < 0 || (type == SOCK_STREAM &&
 	               setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                                              : sizeof(struct sockaddr_in)) < 0 ||
 	    (type == SOCK_STREAM && listen(fd, 1024) < 0)) {
 		int e = errno;
 		log_error("source %s: cannot listen on %s (%s): %s", s->cfg->name, s->cfg->listen, what,
