@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "telecared.h"
-#include "telecare/dc09.h"
 #include "telecare/timefmt.h"
 
 /* A rule met before its section's format: parsed once the format is known. */
@@ -223,14 +222,7 @@ static struct tc_source *source_section(struct parse *p, const char *name)
 static int dc09_rule(struct parse *p, struct tc_source *src, const char *value, int line)
 {
 	char err[200];
-	struct tc_dc09_rule *n = realloc(src->dc09_rules, (src->n_dc09_rules + 1) * sizeof(*n));
-	if (!n)
-		return bad_at(p, line, "out of memory");
-	src->dc09_rules = n;
-	if (tc_dc09_rule_parse(value, &src->dc09_rules[src->n_dc09_rules], err, sizeof(err)) < 0)
-		return bad_at(p, line, "%s", err);
-	src->n_dc09_rules++;
-	return 1;
+	return source_dc09_rule(src, value, err, sizeof(err)) < 0 ? bad_at(p, line, "%s", err) : 1;
 }
 
 static int mqtt_rule(struct parse *p, struct tc_source *src, const char *value, int line)
@@ -244,43 +236,6 @@ static int mqtt_rule(struct parse *p, struct tc_source *src, const char *value, 
 		return bad_at(p, line, "%s", err);
 	src->n_rules++;
 	return 1;
-}
-
-/* Keys of a sia-dc09 section (SPEC 2.8, docs/SOURCES.md); 0 when name is none of them. */
-static int dc09_key(struct parse *p, struct tc_source *src, const char *name, const char *value)
-{
-	struct sockaddr_storage ss;
-	long n;
-	if (!strcmp(name, "listen")) {
-		if (strlen(value) > 64 || tc_parse_listen(value, &ss) < 0)
-			return bad(p, "listen must be ADDRESS:PORT with a numeric address, e.g. "
-			           "0.0.0.0:12128 or [::]:12128, not \"%s\"", value);
-		return set_str(&src->listen, value) < 0 ? bad(p, "out of memory") : 1;
-	}
-	if (!strcmp(name, "keys")) {
-		if (!*value)
-			return bad(p, "keys must be the path of the keys file");
-		return set_str(&src->keys, value) < 0 ? bad(p, "out of memory") : 1;
-	}
-	if (!strcmp(name, "time_window")) {
-		if (tc_dc09_window_parse(value, &src->max_age_ms, &src->max_lead_ms) < 0)
-			return bad(p, "time_window must be AGE/LEAD durations such as 40s/20s, or 0 "
-			           "(no check), not \"%s\"", value);
-		return 1;
-	}
-	if (!strcmp(name, "idle_timeout")) {
-		if (tc_duration_parse(value, &src->idle_ms) < 0 || src->idle_ms < 1000 ||
-		    src->idle_ms > 86400000LL)
-			return bad(p, "idle_timeout must be a duration from 1s to 1d, not \"%s\"", value);
-		return 1;
-	}
-	if (!strcmp(name, "max_connections")) {
-		if (parse_int(value, 1, 1000000, &n) < 0)
-			return bad(p, "max_connections must be 1-1000000, not \"%s\"", value);
-		src->max_connections = (int)n;
-		return 1;
-	}
-	return 0;
 }
 
 /* [source NAME] (docs/SOURCES.md): format, topic, rule = FIELD=VALUE -> TYPE;
@@ -316,9 +271,10 @@ static int source_key(struct parse *p, const char *sname, const char *name, cons
 		}
 		return 1;
 	}
-	int rc = dc09_key(p, src, name, value);
+	char err[200];
+	int rc = source_dc09_key(src, name, value, err, sizeof(err));
 	if (rc)
-		return rc;
+		return rc < 0 ? bad(p, "%s", err) : 1;
 	if (!strcmp(name, "topic")) {
 		if (!*value || strlen(value) > 200 || value[0] == '$')
 			return bad(p, "topic must be an MQTT topic filter such as zigbee2mqtt/#");
@@ -360,36 +316,6 @@ static void source_free(struct tc_source *src)
 	free(src->dc09_rules);
 	free(src->name);
 	free(src);
-}
-
-/* A source's keys fit its format; sia-dc09 gets its defaults. NULL or the error. */
-static const char *source_check(struct config *c, struct tc_source *src)
-{
-	if (src->format != TC_SRC_SIA_DC09) {
-		if (src->listen || src->keys || src->max_age_ms >= 0 || src->idle_ms >= 0 ||
-		    src->max_connections >= 0)
-			return "listen, keys, time_window, idle_timeout and max_connections are for "
-			       "format sia-dc09";
-		if (!src->topic)
-			src->topic = strdup(tc_source_default_topic(src->format));
-		return src->topic ? NULL : "out of memory";
-	}
-	if (src->topic)
-		return "topic is for MQTT sources; a sia-dc09 source listens on its own port (listen)";
-	if (!src->listen)
-		return "format sia-dc09 needs listen (ADDRESS:PORT, e.g. 0.0.0.0:12128)";
-	for (size_t i = 0; i < c->n_sources && c->sources[i] != src; i++)
-		if (c->sources[i]->listen && !strcmp(c->sources[i]->listen, src->listen))
-			return "listen is the same as another source's";
-	if (src->max_age_ms < 0) {
-		src->max_age_ms = 40000;   /* SPEC 2.8: 40s/20s */
-		src->max_lead_ms = 20000;
-	}
-	if (src->idle_ms < 0)
-		src->idle_ms = 5 * 60000;
-	if (src->max_connections < 0)
-		src->max_connections = 4096;
-	return NULL;
 }
 
 const struct tc_source *source_get(const struct config *c, const char *name)

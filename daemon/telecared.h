@@ -474,6 +474,13 @@ int64_t policy_next(const struct policy *p, int *step, int *round, int64_t now,
 struct config *config_load(const char *path, char *err, size_t errlen);
 void config_free(struct config *c);
 bool config_outcome_valid(const struct config *c, const char *outcome);
+/* config_dc09.c: a sia-dc09 section's keys (1 set, 0 not one of them, -1
+ * with err), its rules (0 or -1), and once the file is read, whether a
+ * source's keys fit its format (defaults filled in): NULL or the error. */
+int source_dc09_key(struct tc_source *src, const char *name, const char *value, char *err,
+                    size_t errlen);
+int source_dc09_rule(struct tc_source *src, const char *value, char *err, size_t errlen);
+const char *source_check(const struct config *c, struct tc_source *src);
 
 /* ---- log.c ---- */
 void log_init(void);
