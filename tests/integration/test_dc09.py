@@ -400,6 +400,31 @@ def test_connection_bound_and_idle_timeout(daemon):
                10, "idle_closed counted")
 
 
+def test_sighup_reads_the_keys_file_again(rx):
+    import signal
+    key2 = bytes(range(32, 48))
+    rx.add_device("panel-new", "r-1", "--source", "panels", "--address", "BEEF")
+    t = dc.Tcp(rx.port)
+    try:
+        assert t.ask(dc.sia(1, "BEEF", "NQA001", key=key2)).kind == "NAK"   # no key yet
+        dc.write_keys(rx.keys, [f"ABCD {KEY.hex()}", f"C0FFEE ascii:{KEY256.decode()}",
+                                f"BEEF {key2.hex()}"])
+        rx.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "reload: source panels: 3 account keys" in open(rx.log).read(), 15,
+                   "the keys read again")
+        check_ack(t.ask(dc.sia(2, "BEEF", "NQA001", key=key2), key=key2), 2, "BEEF", encrypted=True)
+        # a keys file gone wrong: logged, the keys read before stay
+        os.chmod(rx.keys, 0o644)
+        rx.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "the keys read before stay in use" in open(rx.log).read(), 15,
+                   "the reload refused")
+        check_ack(t.ask(dc.sia(3, "BEEF", "NQA001", key=key2), key=key2), 3, "BEEF", encrypted=True)
+    finally:
+        t.close()
+    log = open(rx.log).read().lower()
+    assert key2.hex() not in log and KEY.hex() not in log
+
+
 def test_keys_file_readable_by_others_is_refused(daemon, tmp_path):
     port = free_port_both()
     keys = tmp_path / "open.keys"
