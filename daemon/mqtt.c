@@ -270,7 +270,8 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
 	for (size_t i = 0; i < m->cfg->n_sources; i++) {
 		bool match = false;
 		const struct tc_source *src = m->cfg->sources[i];
-		if (src->topic && mosquitto_topic_matches_sub(src->topic, msg->topic, &match) == MOSQ_ERR_SUCCESS && match) {
+		if (src->topic &&   /* sia-dc09: not on the broker */
+		    mosquitto_topic_matches_sub(src->topic, msg->topic, &match) == MOSQ_ERR_SUCCESS && match) {
 			/* A retained state replayed on (re)subscribing is not news:
 			 * a stale "smoke": true must not open a new alarm. */
 			if (!msg->retain)
