@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "telecare/timefmt.h"
-#include "csv.h"
+#include "telecare/device_csv.h"
 #include "telecarectl.h"
 
 #define IMPORT_FILE_MAX ((size_t)256 << 20)  /* bytes in one file */
@@ -64,33 +64,6 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-static bool heartbeat_ok(const char *s, size_t len)
-{
-	int64_t ms;
-	return strlen(s) == len && tc_duration_parse(s, &ms) == 0;
-}
-
-/* The columns, in the order of the rows' keys; the required ones first. */
-enum { COL_ID, COL_RESIDENT, COL_KIND, COL_HEARTBEAT, COL_SOURCE, COL_ADDRESS, NCOLS };
-static const struct csv_column columns[NCOLS] = {
-	[COL_ID] = { "id", true, NULL, NULL },
-	[COL_RESIDENT] = { "resident", true, NULL, NULL },
-	[COL_KIND] = { "kind", false, NULL, NULL },
-	[COL_HEARTBEAT] = { "heartbeat", false, heartbeat_ok, "(a duration: 30s, 15m, 1h, 1d)" },
-	[COL_SOURCE] = { "source", false, NULL, NULL },
-	[COL_ADDRESS] = { "address", false, NULL, NULL },
-};
-static const char *const row_keys[NCOLS] = {
-	TC_ARG_ID, TC_ARG_RESIDENT, TC_ARG_KIND, TC_ARG_HEARTBEAT, TC_ARG_SOURCE, TC_ARG_ADDRESS
-};
-static const struct csv_spec device_csv = {
-	.columns = columns,
-	.ncolumns = NCOLS,
-	.noun = "devices",
-	.max_rows = TC_IMPORT_ROWS_MAX,
-	.max_errors = TC_IMPORT_ERRORS_MAX,
-};
-
 /* "FILE:LINE: message", or "telecarectl: FILE: message" about the whole
  * file; the message may quote the file, so it is cleaned like the name. */
 static void put_csv_error(const char *path, const struct csv_error *e)
@@ -106,35 +79,6 @@ static void put_csv_error(const char *path, const struct csv_error *e)
 	else
 		fputs("out of memory", stderr);
 	fputc('\n', stderr);
-}
-
-/* The rows of a good file as device.import's "rows", or NULL. */
-static json_t *rows_of(const struct csv_table *t)
-{
-	json_t *rows = json_array();
-	for (size_t i = 0; rows && i < t->nrows; i++) {
-		const struct csv_row *r = &t->rows[i];
-		json_t *row = json_pack("{s:I}", TC_ARG_LINE, (json_int_t)r->line);
-		if (!row || json_array_append_new(rows, row) < 0)
-			goto oom;
-		for (int k = 0; k < NCOLS; k++) {
-			const struct csv_cell *v = &r->cells[k];
-			int64_t ms;
-			json_t *j;
-			if (!v->s)
-				continue;
-			if (k == COL_HEARTBEAT)
-				j = tc_duration_parse(v->s, &ms) == 0 ? json_integer(ms) : NULL;
-			else
-				j = json_stringn(v->s, v->len);   /* the reader checked the UTF-8 */
-			if (!j || json_object_set_new(row, row_keys[k], j) < 0)
-				goto oom;
-		}
-	}
-	return rows;
-oom:
-	json_decref(rows);
-	return NULL;
 }
 
 int build_device_import(struct call *c)
@@ -153,7 +97,7 @@ int build_device_import(struct call *c)
 		return PARSE_USAGE;
 	}
 	struct csv_table t;
-	int r = csv_read(text, len, &device_csv, &t);
+	int r = device_csv_read(text, len, &t);
 	free(text);
 	if (r < 0) {
 		for (size_t i = 0; i < t.nkept; i++)
@@ -164,7 +108,7 @@ int build_device_import(struct call *c)
 		csv_table_free(&t);
 		return PARSE_USAGE;
 	}
-	json_t *rows = rows_of(&t);
+	json_t *rows = device_csv_rows(&t);
 	csv_table_free(&t);
 	if (!rows || json_object_set_new(c->args, TC_ARG_ROWS, rows) < 0) {
 		fputs(PROG ": out of memory\n", stderr);

@@ -14,7 +14,6 @@
  *   args.c        command-line parameters, declared as tables per command
  *   password.c    reading a password (user add, user passwd)
  *   import.c      device import: the file, through csv.c, into rows
- *   csv.c         the CSV reader: pure, bytes in, rows and errors out
  *   conn.c        the socket, the line reader, running one call
  *   stream.c      what follows an answer: events --follow, device test
  *   backup.c      backup FILE

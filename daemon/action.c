@@ -55,14 +55,6 @@ static int missing(struct manager *m, int64_t id, char *err, size_t errlen)
 	return refuse(err, errlen, "alarm %lld does not exist", (long long)id);
 }
 
-/* Until the console's users exist, a worker is a worker. */
-__attribute__((weak)) enum role users_role_of_worker(struct manager *m, const char *worker)
-{
-	(void)m;
-	(void)worker;
-	return ROLE_WORKER;
-}
-
 int action_apply(struct manager *m, const struct actor *who, const char *as_worker, int64_t id,
                  const char *action, const char *outcome, const char *note, char *err,
                  size_t errlen)

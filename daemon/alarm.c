@@ -43,6 +43,7 @@ void alarm_timeline(struct manager *m, int64_t alarm, int64_t at, enum tl_what w
                     const char *actor, const char *detail)
 {
 	store_write(m, ST_TIMELINE_INSERT, "iisss", alarm, at, tl_name(what), actor, detail);
+	http_timeline(m, alarm, at, tl_name(what), actor, detail);
 }
 
 static json_t *types_json(const struct alarm *a)
@@ -229,6 +230,8 @@ static void apply(struct manager *m, struct alarm *a, struct effects *fx)
 			publish_board(m, a);       /* clears it, while a is still here */
 		else
 			alarm_board_later(m, a);
+		if (a->test)
+			http_alarm_changed(m, a);  /* never on the board; installers see it */
 	}
 	if (fx->alert) {
 		escalate_alert(m, a, fx->alert);

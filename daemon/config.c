@@ -2,6 +2,7 @@
  * first thing wrong in it. */
 #include <ctype.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -276,6 +277,36 @@ static int supervision_key(struct parse *p, const char *name, const char *value)
 	return 1;
 }
 
+/* [http] (docs/HTTP.md) */
+static int http_key(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->c;
+	int64_t ms;
+	if (!strcmp(name, "listen")) {
+		struct sockaddr_storage sa;
+		if (*value && tc_parse_listen(value, &sa) < 0)
+			return bad(p, "listen must be HOST:PORT (127.0.0.1:8080, [::1]:8080), not \"%s\"",
+			           value);
+		return set_str(&c->http.listen, value), 1;
+	}
+	char **file = !strcmp(name, "cert") ? &c->http.cert : !strcmp(name, "key") ? &c->http.key
+	              : !strcmp(name, "root") ? &c->http.root : NULL;
+	if (file) {
+		free(*file);
+		*file = *value ? strdup(value) : NULL;
+		return 1;
+	}
+	int64_t *dur = !strcmp(name, "session_idle") ? &c->http.session_idle_ms
+	               : !strcmp(name, "session_max") ? &c->http.session_max_ms : NULL;
+	if (!dur)
+		return bad(p, "unknown key \"%s\" in [http] (listen, cert, key, root, session_idle, "
+		           "session_max)", name);
+	if (tc_duration_parse(value, &ms) < 0 || ms < 1000 || ms > 7LL * 86400000)
+		return bad(p, "%s must be a duration from 1s to 7d, not \"%s\"", name, value);
+	*dur = ms;
+	return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -352,6 +383,8 @@ static int handler(void *user, const char *section, const char *name, const char
 			return bad(p, "socket must be a path of 1-107 characters");
 		return set_str(&c->socket_path, value), 1;
 	}
+	if (strcmp(section, "http") == 0)
+		return http_key(p, name, value);
 	if (strcmp(section, "alarms") == 0) {
 		int64_t *dur = !strcmp(name, "mass_window") ? &c->mass.window_ms
 		               : !strcmp(name, "mass_hold") ? &c->mass.hold_ms : NULL;
@@ -484,6 +517,10 @@ static struct config *config_defaults(void)
 	c->mqtt.max_payload = TC_PAYLOAD_DEFAULT;
 	c->store_path = strdup(TELECARE_DB_PATH);
 	c->socket_path = strdup(TELECARE_SOCKET_PATH);
+	c->http.listen = strdup("127.0.0.1:8080");
+	c->http.root = strdup(TELECARE_CONSOLE_DIR);
+	c->http.session_idle_ms = 30 * 60000;
+	c->http.session_max_ms = 12 * 3600000;
 	c->unknown_devices = UNKNOWN_ALARM;
 	c->device_rate = 100;
 	c->device_burst = 1000;
@@ -533,6 +570,11 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 			config_free(p.c);
 			return NULL;
 		}
+	}
+	if ((p.c->http.cert == NULL) != (p.c->http.key == NULL)) {
+		snprintf(err, errlen, "%s: [http] cert and key go together", path ? path : "defaults");
+		config_free(p.c);
+		return NULL;
 	}
 	/* A broker that binds client ids to logins (SPEC 9) knows the gateway
 	 * by its username: without an explicit client_id, use that. */
@@ -600,6 +642,10 @@ void config_free(struct config *c)
 	free(c->mqtt.keyfile);
 	free(c->store_path);
 	free(c->socket_path);
+	free(c->http.listen);
+	free(c->http.cert);
+	free(c->http.key);
+	free(c->http.root);
 	for (size_t i = 0; i < c->n_outcomes; i++)
 		free(c->outcomes[i]);
 	free(c->outcomes);

@@ -187,7 +187,7 @@ static struct receipt *receipt_new(const char *device, json_t *id, const char *s
 
 struct bucket {
 	double tokens;
-	int64_t at, logged_at;
+	int64_t at, logged_at;       /* boottime ms */
 	uint64_t dropped;
 };
 
@@ -226,8 +226,10 @@ static void buckets_prune(struct manager *m, int64_t now)
  * limit, the message is dropped unreceipted (a real device resends) and
  * logged once in a while. Ids too long to be a device share one bucket, so
  * that random long ids cannot each bring a fresh burst. */
-static bool within_rate(struct manager *m, const char *device, size_t len, int64_t now)
+static bool within_rate(struct manager *m, const char *device, size_t len)
 {
+	/* Elapsed time: a step of the wall clock must not drain every bucket. */
+	int64_t now = tc_mono_ms();
 	char key[TC_DEVICE_ID_MAX + 1];
 	if (len > TC_DEVICE_ID_MAX) {
 		snprintf(key, sizeof(key), "%s", LONG_ID_KEY);
@@ -280,7 +282,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 	int64_t now = tc_now_ms();
 
 	m->count.received++;
-	if (receipt && !within_rate(m, device_raw, device_len, now))
+	if (receipt && !within_rate(m, device_raw, device_len))
 		return;
 	bool device_ok = tc_device_id_valid(device_raw, device_len);
 	if (tc_event_decode(payload, len, m->cfg->mqtt.max_payload, &ev, &id, err, sizeof(err)) < 0) {
@@ -402,7 +404,7 @@ void ingest_source(struct manager *m, const struct tc_source *src, const char *t
 	for (const char *c = topic; *c; c++)
 		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
 	snprintf(bucket, sizeof(bucket), "\002%.30s %016llx", src->name, (unsigned long long)h);
-	if (!within_rate(m, bucket, strlen(bucket), now))
+	if (!within_rate(m, bucket, strlen(bucket)))
 		return;
 	int rc = tc_source_decode(src, topic, payload, len, now, address, sizeof(address), &events,
 	                          err, sizeof(err));

@@ -52,6 +52,7 @@ static void manager_stop(struct manager *m)
 {
 	m->shutting_down = true;           /* MQTT input is ignored: devices resend */
 	control_stop(m);
+	http_stop(m);
 	if (m->store && store_flush(m) < 0)
 		log_error("stopping with %zu writes not on disk", store_pending(m));
 	mqtt_shutdown(m);                  /* drains the outbox, then "offline" */
@@ -59,6 +60,7 @@ static void manager_stop(struct manager *m)
 
 void manager_status(struct manager *m)
 {
+	http_status_changed(m);
 	const char *err;
 	bool ok = m->store ? store_ok(m, &err) : true;
 	sd_notifyf(false, "STATUS=%s; %llu events stored, %llu rejected; %zu open alarms%s%s",
@@ -278,6 +280,9 @@ static struct config *load_config(struct manager *m, char *err, size_t errlen)
 static void manager_free(struct manager *m)
 {
 	control_close(m);
+	http_free(m);
+	hash_free(m);
+	users_free(m);
 	supervise_free(m);
 	escalate_free(m);
 	mqtt_free(m);
@@ -347,6 +352,11 @@ int main(int argc, char **argv)
 		                        m.cfg->mqtt.certfile, m.cfg->mqtt.keyfile };
 		const char *keys[] = { "password_file", "cafile", "certfile", "keyfile" };
 		int bad = 0;
+		if (control_check_path(m.cfg, m.cfg->socket_path, err, sizeof(err)) < 0) {
+			fprintf(stderr, "telecared: %s: %s\n", m.cfg->file ? m.cfg->file : "built-in defaults",
+			        err);
+			bad = 1;
+		}
 		for (size_t i = 0; i < 4; i++) {
 			if (files[i] && access(files[i], R_OK) < 0) {
 				fprintf(stderr, "telecared: %s: [mqtt] %s %s: %s\n", m.cfg->file, keys[i],
@@ -379,7 +389,8 @@ int main(int argc, char **argv)
 		log_error("cannot set up the event loop: %s", strerror(-r));
 		goto out;
 	}
-	if ((r = store_open(&m, m.cfg->store_path)) < 0 || (r = store_load(&m)) < 0)
+	if ((r = store_open(&m, m.cfg->store_path)) < 0 || (r = store_load(&m)) < 0 ||
+	    (r = users_load(&m)) < 0)
 		goto out;
 	log_info("database %s: %zu residents, %zu devices, %zu unresolved alarms",
 	         m.cfg->store_path, m.residents.len, m.devices.len, m.alarms.len);
@@ -390,7 +401,7 @@ int main(int argc, char **argv)
 	/* Open incidents whole again, and a restart in a blackout folded
 	 * before anything is alerted; then supervision knows who is silent. */
 	if ((r = outbox_init(&m)) < 0 || (r = escalate_init(&m)) < 0 || (r = mass_load(&m)) < 0 ||
-	    (r = supervise_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
+	    (r = supervise_init(&m)) < 0 || (r = http_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
 		goto out;
 	r = sd_event_add_time_relative(m.event, &m.status_timer, CLOCK_BOOTTIME, STATUS_INTERVAL_US,
 	                               0, on_status_timer, &m);

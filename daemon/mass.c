@@ -617,26 +617,35 @@ int mass_load(struct manager *m)
 			mc->last_join = now;   /* a restart in a storm goes on folding */
 		}
 	}
-	/* Then fold, class by class, what a restart would otherwise fire. */
+	/* Then fold, class by class, what a restart would otherwise fire. The
+	 * classes are named first: folding frees alarms, so each class's group
+	 * is gathered afresh from what is still open. */
 	struct map seen = { 0 };
-	for (size_t i = 0; i < n; i++) {
+	char **classes = calloc(n + 1, sizeof(*classes));
+	size_t n_classes = 0;
+	for (size_t i = 0; classes && i < n; i++) {
 		const char *cls = loaded_class(all[i]);
 		if (!cls || map_get(&seen, cls))
 			continue;
 		map_put(&seen, cls, (void *)1);
-		struct alarm **group = calloc(n, sizeof(*group));
-		size_t k = 0;
-		for (size_t j = i; group && j < n; j++) {
-			const char *c2 = loaded_class(all[j]);
-			if (c2 && !strcmp(c2, cls))
-				group[k++] = all[j];
-		}
-		if (group)
-			fold_loaded(m, cls, group, k);
-		free(group);
+		classes[n_classes++] = strdup(cls);
 	}
 	map_free(&seen);
 	free(all);
+	for (size_t c = 0; c < n_classes; c++) {
+		struct alarm **group = classes[c] ? calloc(m->alarms.len + 1, sizeof(*group)) : NULL;
+		size_t k = 0;
+		for (size_t it = 0; group && map_next(&m->alarms, &it, NULL, &v);) {
+			const char *c2 = loaded_class(v);
+			if (c2 && !strcmp(c2, classes[c]))
+				group[k++] = v;
+		}
+		if (group)
+			fold_loaded(m, classes[c], group, k);
+		free(group);
+		free(classes[c]);
+	}
+	free(classes);
 	return 0;
 }
 

@@ -29,6 +29,7 @@ void publish_board(struct manager *m, const struct alarm *a)
 	char topic[512];
 	if (a->test || mqtt_topic(m, topic, sizeof(topic), "alarms/%lld", (long long)a->id) < 0)
 		return;
+	http_alarm_changed(m, a);   /* the consoles' stream carries the same summary */
 	if (a->state == ALARM_RESOLVED)
 		outbox_publish(m, OB_BOARD, topic, "", 0, true);  /* an empty retained message clears it */
 	else

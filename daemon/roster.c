@@ -164,15 +164,22 @@ json_t *shift_json(const struct shift *s)
 
 bool shift_covers(const struct shift *s, int64_t t)
 {
+	struct tm tm;
+	time_t secs = (time_t)(t / 1000);
+	if (s->kind == SHIFT_WEEKLY)
+		localtime_r(&secs, &tm);
+	return shift_covers_tm(s, t, &tm);
+}
+
+bool shift_covers_tm(const struct shift *s, int64_t t, const struct tm *lt)
+{
 	switch (s->kind) {
 	case SHIFT_ALWAYS:
 		return true;
 	case SHIFT_ONCE:
 		return t >= s->from && t < s->to;
 	case SHIFT_WEEKLY: {
-		time_t secs = (time_t)(t / 1000);
-		struct tm tm;
-		localtime_r(&secs, &tm);
+		struct tm tm = *lt;
 		int day = (tm.tm_wday + 6) % 7;  /* Monday = 0 */
 		int prev = (day + 6) % 7;
 		int min = tm.tm_hour * 60 + tm.tm_min;

@@ -115,6 +115,11 @@ static const char *write_sql[ST__WRITE_COUNT] = {
 	[ST_UNMAPPED_INSERT] =
 		"INSERT INTO unmapped(received_at, source, address, device_id, topic, reason, payload)"
 		" VALUES (?,?,?,?,?,?,?)",
+	[ST_USER_UPSERT] =
+		"INSERT OR REPLACE INTO users(name, role, worker_id, hash, created_at, changed_at,"
+		" removed_at) VALUES (?,?,?,?,?,?,NULL)",
+	/* a removed user's hash goes too: it is of no use to anyone any more */
+	[ST_USER_DELETE] = "UPDATE users SET removed_at = ?, hash = '' WHERE name = ?",
 };
 
 /* Version 1, frozen from the first release: a new version appends a

@@ -79,6 +79,12 @@ struct config {
 	} mqtt;
 	char *store_path;
 	char *socket_path;
+	struct {
+		char *listen;           /* "127.0.0.1:8080"; NULL or "": no HTTP */
+		char *cert, *key;       /* PEM files: HTTPS */
+		char *root;             /* the console's static files */
+		int64_t session_idle_ms, session_max_ms;
+	} http;
 	enum unknown_policy unknown_devices;
 	int device_rate;            /* events a second one device may send (sustained) */
 	int device_burst;           /* ...and at once */
@@ -370,6 +376,9 @@ struct manager {
 	/* outbox.c */
 	struct outbox *outbox;
 
+	/* http.c */
+	struct http *http;
+
 	/* registry.c */
 	struct map residents;        /* id -> struct resident */
 	struct map devices;          /* id -> struct device (registered only) */
@@ -416,8 +425,10 @@ struct manager {
 	struct map buckets;          /* device -> struct bucket (flood limit) */
 	struct seq event_seqs;
 
-	/* control.c */
+	/* control.c, users.c, hash.c (the control plane) */
 	struct control *control;
+	struct map users;            /* name -> struct user */
+	struct hashes *hashes;
 
 	sd_event_source *status_timer, *clock_watch;
 	int64_t wall_offset;         /* wall - boottime when last looked (clock.c) */
@@ -480,6 +491,19 @@ int mqtt_publish(struct manager *m, const char *topic, const void *payload, size
 int mqtt_topic(const struct manager *m, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* ---- http.c, http_session.c, http_stream.c: the console and its API ---- */
+int http_init(struct manager *m);           /* [http] listen empty: nothing */
+void http_stop(struct manager *m);          /* shutdown: end streams, finish answers */
+void http_free(struct manager *m);
+json_t *http_status(const struct manager *m);   /* the "http" key of status */
+/* What the consoles' event streams hear (docs/HTTP.md "The stream"). */
+void http_alarm_changed(struct manager *m, const struct alarm *a);
+void http_timeline(struct manager *m, int64_t alarm, int64_t at, const char *what,
+                   const char *actor, const char *detail);
+void http_status_changed(struct manager *m);
+void http_device_test(struct manager *m, const char *device, const char *stage, int64_t alarm,
+                      const char *detail);
+
 /* ---- outbox.c (SPEC 4.1; the order is in outq.h) ---- */
 #include "outq.h"
 int outbox_init(struct manager *m);
@@ -511,6 +535,7 @@ enum store_stmt {
 	ST_RESIDENT_UPSERT, ST_RESIDENT_DELETE, ST_DEVICE_UPSERT, ST_DEVICE_DELETE,
 	ST_WORKER_UPSERT, ST_WORKER_DELETE, ST_SHIFT_INSERT, ST_SHIFT_DELETE, ST_UNMAPPED_INSERT,
 	ST_SEQUENCE_SET, ST_MEMBER_UPSERT,
+	ST_USER_UPSERT, ST_USER_DELETE,   /* users.c */
 	ST__WRITE_COUNT,
 };
 int store_open(struct manager *m, const char *path);
@@ -585,6 +610,9 @@ json_t *shift_json(const struct shift *s);
 void roster_free(struct manager *m);
 /* Pure: does the shift cover time t (ms; weekly shifts in local time)? */
 bool shift_covers(const struct shift *s, int64_t t);
+struct tm;
+/* The same, with t's local time already at hand (many shifts, one time). */
+bool shift_covers_tm(const struct shift *s, int64_t t, const struct tm *local);
 bool worker_on_duty(struct manager *m, const char *worker, int64_t t);
 /* "mon-fri", "sat,sun", "daily", "weekdays", "weekends" -> bit 0 Monday..6 Sunday */
 int shift_parse_days(const char *s, unsigned *days);
@@ -720,10 +748,15 @@ void ingest_source(struct manager *m, const struct tc_source *src, const char *t
                    const void *payload, size_t len);
 const struct tc_source *source_get(const struct config *c, const char *name);
 
-/* ---- control.c / api.c ---- */
+/* ==== the control plane (issue 11): control socket, command table, users ==== */
+
+/* ---- control.c: the Unix socket (docs/CONTROL.md) ---- */
 int control_open(struct manager *m, const char *path);
 void control_close(struct manager *m);
 void control_stop(struct manager *m);       /* accept nothing more (shutdown) */
+/* Is path usable as the control socket? Absent, or a stale socket; not a
+ * file of another kind, not the database. 0, or -1 with the reason. */
+int control_check_path(const struct config *c, const char *path, char *err, size_t errlen);
 /* Is any `events --follow` client listening? (then build what it is sent) */
 bool control_has_followers(const struct manager *m);
 /* Notify `events --follow` clients of a committed event. */
@@ -732,9 +765,107 @@ void control_event_stored(struct manager *m, json_t *event);
  * ("received", "stored", "receipt_sent", "alerted"); "alerted" ends the test. */
 void control_device_test(struct manager *m, const char *device, const char *stage,
                          int64_t alarm, const char *detail);
-/* Run one request; returns the answer object (new reference). */
-json_t *api_dispatch(struct manager *m, json_t *request);
-json_t *event_row_json(struct sqlite3_stmt *st);   /* a row of the events query */
+json_t *control_status(const struct manager *m);   /* the "control" key of status */
+
+/* ---- sockfile.c: the control socket's file ---- */
+/* Check the path, replace a stale socket (never anything else), bind with
+ * mode 0666 and listen. 0 with the socket and the file's identity, or a
+ * negative errno (logged). */
+int sockfile_listen(const struct config *cfg, const char *path, int *fd, dev_t *dev, ino_t *ino);
+void sockfile_remove(const char *path, dev_t dev, ino_t ino);   /* only if still ours */
+/* RLIMIT_NOFILE's soft limit raised to the hard one: the limit now, 0 if none. */
+uint64_t fd_limit_raise(void);
+
+/* ---- peercred.c: who is on the other end of a Unix socket ---- */
+/* The actor behind a connected Unix socket (SO_PEERCRED): uid 0 and the
+ * daemon's own uid are admin; else the highest of the groups
+ * telecare-admin, telecare-dispatch, telecare-install the user is in
+ * (primary or supplementary, from the user database); else ROLE_NONE. */
+int peer_actor(int fd, struct actor *out);
+
+/* ---- command.c: the one command table, for every front ---- */
+/* Run one request for who: the role check, the arguments' check, the
+ * handler, and the wait for the commit of what it wrote. reply(m, data,
+ * answer) runs exactly once with the answer (the callee owns it), now or
+ * later, unless command_cancel() came first. Returns a handle while the
+ * answer is pending, or NULL once reply has run. */
+typedef void (*command_reply_fn)(struct manager *m, void *data, json_t *answer);
+struct command_call;
+struct command_call *command_run(struct manager *m, const struct actor *who, const char *name,
+                                 json_t *args, command_reply_fn reply, void *data);
+void command_cancel(struct command_call *call);   /* the front is gone */
+struct command;
+const struct command *command_find(const char *name);
+bool command_allowed(const struct command *c, enum role r);
+const char *role_name(enum role r);
+enum role role_from_name(const char *s);          /* ROLE_NONE when unknown */
+
+/* ---- hash.c: password hashes in a child process, off the loop ---- */
+typedef void (*hash_done_fn)(struct manager *m, void *data, const char *hash, const char *error);
+struct hash_job;
+/* A new yescrypt hash of password / the hash of password under the setting
+ * of a stored hash. fn runs later, from the loop, never from these calls.
+ * NULL when too many are waiting already. */
+struct hash_job *hash_password(struct manager *m, const char *password, hash_done_fn fn,
+                               void *data);
+struct hash_job *hash_check(struct manager *m, const char *password, const char *stored,
+                            hash_done_fn fn, void *data);
+void hash_job_cancel(struct hash_job *j);         /* fn will not run */
+void hash_free(struct manager *m);                /* at exit: fn(error) for each */
+size_t hash_jobs(const struct manager *m);
+
+/* ---- users.c: console users (SPEC 6.1) ---- */
+struct user {
+	char *name;
+	enum role role;
+	char *worker;               /* the worker this person is, or NULL */
+	char *hash;                 /* crypt(3) yescrypt, "$y$..." */
+	int64_t created_at, changed_at;
+};
+int users_load(struct manager *m);                /* after store_load() */
+void users_free(struct manager *m);
+struct user *user_get(struct manager *m, const char *name);
+int user_put(struct manager *m, struct user *u);  /* add or replace; takes ownership */
+void user_remove(struct manager *m, const char *name);
+void user_free(struct user *u);
+json_t *user_json(const struct user *u);
+/* users_role_of_worker(): declared with action.c, its caller */
+/* The HTTP login: the password is checked in a child process; fn(m, data,
+ * ok, who) runs later from the loop with the console user's actor when ok.
+ * NULL when it cannot start now (too many checks waiting). */
+typedef void (*users_verify_fn)(struct manager *m, void *data, bool ok, const struct actor *who);
+struct users_check;
+struct users_check *users_verify(struct manager *m, const char *name, const char *password,
+                                 users_verify_fn fn, void *data);
+void users_verify_cancel(struct users_check *c);  /* fn will not run */
+
+/* ---- queries.c: the commands' reads of the store, one function each ---- */
+/* Each returns 0 (or 1 found / 0 not found), or -1 with the reason in err:
+ * a failed read is an error, never a short list. Lists are appended to out. */
+typedef int (*q_user_fn)(void *ctx, const char *name, const char *role, const char *worker,
+                         const char *hash, int64_t created_at, int64_t changed_at);
+int q_users(struct manager *m, q_user_fn fn, void *ctx, char *err, size_t len);
+int q_device_latest(struct manager *m, const char *device, int64_t *seen, int *battery,
+                    int *rssi, char *err, size_t len);
+int q_device_has_events(struct manager *m, const char *device, char *err, size_t len);
+/* The newest limit events of a device (or of an alarm, alarm >= 0, or of
+ * all), appended oldest first. */
+int q_events(struct manager *m, const char *device, int64_t alarm, int64_t limit, json_t *out,
+             char *err, size_t len);
+int q_unknown_devices(struct manager *m, json_t *out, char *err, size_t len);
+int q_unmapped(struct manager *m, json_t *out, char *err, size_t len);
+struct q_alarm_filter {
+	bool test_only;             /* an installer: test alarms */
+	const char *alerted;        /* a worker: the alarms that alerted them */
+};
+int q_alarms(struct manager *m, int64_t limit, const struct q_alarm_filter *f, json_t *out,
+             char *err, size_t len);                /* newest first */
+int q_alarm(struct manager *m, int64_t id, struct alarm **out, char *err, size_t len);
+int q_timeline(struct manager *m, int64_t alarm, json_t *out, char *err, size_t len);
+/* first_ack -1: never acknowledged */
+typedef int (*q_report_fn)(void *ctx, int priority, int64_t opened_at, int64_t first_ack);
+int q_report(struct manager *m, int64_t from, int64_t to, q_report_fn fn, void *ctx, char *err,
+             size_t len);
 
 /* ---- main.c ---- */
 void manager_status(struct manager *m);            /* refresh sd_notify STATUS= */

@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
       libmosquitto-dev libsqlite3-dev libsystemd-dev libjansson-dev
-      libcurl4-openssl-dev libssl-dev mosquitto mosquitto-clients sqlite3)
+      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libcrypt-dev
+      mosquitto mosquitto-clients sqlite3)
 if [ "${1:-build}" = test ]; then
 	pkgs+=(libcmocka-dev python3-pytest python3-paho-mqtt clang libclang-rt-14-dev
 	       systemd openssl strace man-db)

@@ -1,4 +1,4 @@
-/* libFuzzer harness for telecarectl's CSV reader (ctl/csv.c): any bytes as
+/* libFuzzer harness for telecarectl's CSV reader (common/csv.c): any bytes as
  * a device import file. Beyond not crashing, leaking or invoking undefined
  * behaviour, the reader must keep its promises:
  *   - 0 with rows and no errors, or -1 with errors and no rows;
@@ -14,7 +14,7 @@
 
 #include "telecare/event.h"
 #include "telecare/timefmt.h"
-#include "csv.h"
+#include "telecare/csv.h"
 
 static bool duration_ok(const char *s, size_t len)
 {

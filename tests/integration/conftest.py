@@ -390,6 +390,8 @@ DEFAULT_CONFIG = {
     "store": {},
     "control": {},
     "alarms": {"unknown_devices": "alarm"},
+    # many daemons run at once: HTTP only where a test asks for it
+    "http": {"listen": ""},
 }
 
 

@@ -36,6 +36,7 @@ import pytest
 
 from conftest import (BUILD, MSG_TIMEOUT, PREFIX, REPO, START_TIMEOUT, TELECARECTL, TELECARED,
                       Daemon, run_ctl, tail, wait_until)
+from unixusers import ROLE_GROUPS, UnixIdentities
 
 UNIT = Path(REPO, "systemd", "telecared.service")
 SYSUSERS = Path(REPO, "systemd", "telecare.sysusers")
@@ -178,6 +179,11 @@ def test_sysusers_and_tmpfiles(tmp_path):
     assert gid == int(groups["telecare"][2]), "the user's primary group is telecare"
     assert 0 < uid < 1000, f"a system user, not uid {uid}"
     assert u[5] == "/var/lib/telecare" and u[6].endswith("nologin"), u
+    # the control socket's roles (SPEC 6.1): system groups, no members yet
+    for g in ROLE_GROUPS:
+        assert g in groups, f"sysusers makes no group {g}: {sorted(groups)}"
+        assert 0 < int(groups[g][2]) < 1000, f"{g} is not a system group: {groups[g]}"
+        assert groups[g][3] == "", groups[g]
 
     # a secret left world-readable is put right
     (root / "etc/telecare").mkdir()
@@ -519,12 +525,14 @@ def test_daemon_runs_in_the_units_sandbox(broker, mqtt, tmp_path, request):
     sets (CapabilityBoundingSet=, AmbientCapabilities=), UMask=0027, a root
     working directory, a minimal environment, the state and runtime
     directories owned by that user (StateDirectory=, RuntimeDirectory=, mode
-    0750), the configuration root-owned and group-readable
-    (ConfigurationDirectory=), sd_notify READY=1/WATCHDOG=1/STOPPING=1 to a
-    notify socket, ExecReload= as that user (RELOADING=1, READY=1), the
-    control socket's 0660 for group members only, and a
-    group member's `telecarectl backup` of the live database (telecarectl
-    reads it itself, so the directory and file modes must let it).
+    0750; the runtime directory 0755 as RuntimeDirectoryMode= says), the
+    configuration root-owned and group-readable (ConfigurationDirectory=),
+    sd_notify READY=1/WATCHDOG=1/STOPPING=1 to a notify socket, ExecReload=
+    as that user (RELOADING=1, READY=1), the control socket's 0666 with the
+    caller's groups deciding (a real user in telecare-admin may, a real user
+    in no telecare group is refused), and an admin's `telecarectl backup` of
+    the live database (telecarectl reads it itself: the backup needs the
+    daemon's group too, so the directory and file modes must let it).
 
     Checked from an strace of the daemon, from its execve to its exit:
     every system call is in the unit's SystemCallFilter= (@system-service
@@ -548,10 +556,16 @@ def test_daemon_runs_in_the_units_sandbox(broker, mqtt, tmp_path, request):
     request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
     os.chmod(base, 0o755)
     state, runtime, etc = base / "lib", base / "run", base / "etc"
-    for d, owner in ((state, uid), (runtime, uid), (etc, 0)):
-        d.mkdir(mode=0o750)
-        os.chmod(d, 0o750)
+    unit = unit_settings(UNIT.read_text())
+    runtime_mode = int(unit["RuntimeDirectoryMode"][0], 8)
+    for d, owner, mode in ((state, uid, 0o750), (runtime, uid, runtime_mode), (etc, 0, 0o750)):
+        d.mkdir(mode=mode)
+        os.chmod(d, mode)
         os.chown(d, owner, gid)
+    ids = UnixIdentities().__enter__()
+    request.addfinalizer(lambda: ids.__exit__(None, None, None))
+    admin = ids.user(groups=["telecare-admin"])
+    outsider = ids.user()
     # the build directory may not be reachable for that user: copies
     telecared, telecarectl = str(base / "telecared"), str(base / "telecarectl")
     shutil.copy2(TELECARED, telecared)
@@ -617,16 +631,17 @@ def test_daemon_runs_in_the_units_sandbox(broker, mqtt, tmp_path, request):
     wait_until(lambda: status_connected(d), START_TIMEOUT * 2, "the broker connection",
                alive=alive)
 
-    # the control socket: 0660, the daemon's user; its group may, others not
+    # the control socket: 0666, the daemon's user; the caller's groups decide
     sock_st = os.stat(d.socket)
     assert (oct(sock_st.st_mode & 0o777), sock_st.st_uid, sock_st.st_gid) == \
-        (oct(0o660), uid, gid)
-    member = ["setpriv", "--reuid=4242", f"--regid={gid}", "--clear-groups"]
-    stranger = ["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups"]
+        (oct(0o666), uid, gid)
+    # an admin who can also read the database (backup below): the daemon's group
+    member = admin.cmd([], gid=gid)[:-1]
+    stranger = outsider.cmd([])[:-1]
     p = run(member + [telecarectl, "--socket", str(d.socket), "status"])
-    assert p.returncode == 0, f"a member of the group cannot use telecarectl: {p.stderr}"
+    assert p.returncode == 0, f"a member of telecare-admin cannot use telecarectl: {p.stderr}"
     p = run(stranger + [telecarectl, "--socket", str(d.socket), "status"])
-    assert p.returncode == 3 and "Permission denied" in p.stderr, (p.returncode, p.stderr)
+    assert p.returncode == 1 and "permission denied" in p.stderr, (p.returncode, p.stderr)
 
     # the whole alarm path
     d.add_resident("r1", "Anna Kowalska")
@@ -643,6 +658,14 @@ def test_daemon_runs_in_the_units_sandbox(broker, mqtt, tmp_path, request):
     mqtt.wait_for(f"{PREFIX}/worker/w1/alert", lambda m: m.json()["alarm"] == alarm)
     wait_until(lambda: any(x.get("alarm") == alarm for x in webhooks.posts), MSG_TIMEOUT,
                "the webhook POST", alive=alive)
+    # a console user: the password is hashed in a child process (fork, pipe,
+    # wait4 must pass the unit's system call filter too)
+    p = subprocess.run(member + [telecarectl, "--socket", str(d.socket), "user", "add", "anna",
+                                 "--role", "dispatcher"], input="correct horse battery\n",
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"user add in the sandbox: {p.stdout}{p.stderr}"
+    rc, out, err = d.ctl("user", "list", json_out=True)
+    assert rc == 0 and [u["name"] for u in json.loads(out)] == ["anna"], (rc, out, err)
     r, _ = mqtt.event("p1", {"id": "e-1", "type": "panic", "battery": 80})
     assert r["status"] == "duplicate", r
     wait_until(lambda: any(x.startswith("WATCHDOG=1") for x in notify.lines), 10,
@@ -652,7 +675,7 @@ def test_daemon_runs_in_the_units_sandbox(broker, mqtt, tmp_path, request):
     # itself: the state directory's 0750 and UMask=0027 must allow that)
     backups = base / "backups"
     backups.mkdir()
-    os.chown(backups, 4242, 4242)
+    os.chown(backups, admin.uid, admin.gid)
     p = run(member + [telecarectl, "--socket", str(d.socket), "backup",
                       str(backups / "copy.db")])
     assert p.returncode == 0, f"a member of the group cannot back up: {p.stdout}{p.stderr}"
@@ -672,7 +695,7 @@ def test_daemon_runs_in_the_units_sandbox(broker, mqtt, tmp_path, request):
         assert (oct(fst.st_mode & 0o777), fst.st_uid, fst.st_gid) == (oct(0o640), uid, gid), f
 
     # the unit's ExecReload=, run as the service user the way systemd would
-    reload_cmd = unit_settings(UNIT.read_text())["ExecReload"][0].replace("$MAINPID", str(pid))
+    reload_cmd = unit["ExecReload"][0].replace("$MAINPID", str(pid))
     readies = notify.lines.count("READY=1")
     p = run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs",
              "--bounding-set=-all", "--"] + reload_cmd.split())

@@ -1,4 +1,4 @@
-/* The CSV reader of device import (ctl/csv.c): quoting, line endings, the
+/* The CSV reader of device import (common/csv.c): quoting, line endings, the
  * byte order mark, fields over several lines, bad quotes, the header's
  * columns, line numbers in errors, and its limits. */
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "telecare/timefmt.h"
-#include "csv.h"
+#include "telecare/csv.h"
 
 static bool duration_ok(const char *s, size_t len)
 {

@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "telecare/event.h"
-#include "csv.h"
+#include "telecare/csv.h"
 
 struct reader {
 	const struct csv_spec *spec;
