@@ -70,6 +70,10 @@ async function asField(user, preset) {
  * Resolves with the updated alarm summary, or null when cancelled/refused. */
 export async function act(user, alarm, action, { as = "" } = {}) {
 	const id = alarm.alarm;
+	/* alarm.decline names the worker who declines ("as" is required by the
+	 * command even for a worker declining for themselves) */
+	if (action === "decline" && !as && user.worker)
+		as = user.worker;
 	const needsForm = action === "note" || action === "resolve" ||
 		(action === "decline" && mayActAs(user) && !user.worker && !as);
 	if (!needsForm)

@@ -57,8 +57,14 @@ const ctx = {
 		this.statusListeners.add(fn);
 		return () => this.statusListeners.delete(fn);
 	},
+	/* GET /api/status gives everything; the stream's `status` events only
+	 * what changed (mqtt.connected, store.ok/error, incidents): merge. */
 	setStatus(patch) {
-		this.status = { ...(this.status || {}), ...patch };
+		const next = { ...(this.status || {}) };
+		for (const [k, v] of Object.entries(patch || {}))
+			next[k] = v && typeof v === "object" && !Array.isArray(v) && next[k] && typeof next[k] === "object"
+				? { ...next[k], ...v } : v;
+		this.status = next;
 		for (const fn of this.statusListeners)
 			fn(this.status);
 		renderBanners();
@@ -141,22 +147,24 @@ function renderHeader() {
 		title: t(`sound.${soundState}`),
 		onclick: () => (sound.preference() === "on" ? sound.disable() : sound.enable().then(sound.sample)),
 	}, icon(soundState === "off" ? "bellOff" : "bell"), h("span", { class: "label" }, t(`sound.${soundState}`))) : null;
-	append(clear(header), 
+	const wasOpen = header.querySelector("details.menu")?.open;
+	const menu = h("details", { class: "menu", id: "user-menu", open: wasOpen },
+		h("summary", { class: "btn", "aria-label": t("menu.label", { name: ctx.user.name }) },
+			h("span", { class: "who" }, h("span", { class: "name" }, ctx.user.name),
+				h("span", { class: "role" }, t(`role.${ctx.user.role}`))), h("span", { class: "caret", "aria-hidden": "true" })),
+		h("div", { class: "menu-body" },
+			h("div", { class: "field" }, h("label", { for: "lang" }, t("settings.language")), langSel),
+			h("button", { type: "button", class: "btn", id: "theme-toggle", onclick: toggleTheme },
+				icon(document.documentElement.dataset.theme === "light" ? "moon" : "sun"),
+				t(document.documentElement.dataset.theme === "light" ? "settings.dark" : "settings.light")),
+			h("button", { type: "button", class: "btn", onclick: () => { menu.open = false; showHelp(); } },
+				h("kbd", {}, "?"), t("help.title")),
+			h("button", { type: "button", class: "btn", id: "logout", onclick: logout }, t("action.logout"))));
+	append(clear(header),
 		h("a", { class: "brand", href: `#/${homePath()}` }, h("span", { class: "logo", "aria-hidden": "true" }),
 			h("span", {}, t("app.name"))),
-		h("nav", { "aria-label": t("nav.label"), class: "main-nav" }, h("ul", {}, navItems)),
-		h("div", { class: "tools" },
-			h("span", { class: "live", id: "live", role: "status" }),
-			soundBtn,
-			h("button", { type: "button", class: "btn icon", onclick: toggleTheme,
-				title: t("settings.theme"), "aria-label": t("settings.theme") },
-			icon(document.documentElement.dataset.theme === "light" ? "moon" : "sun")),
-			langSel,
-			h("button", { type: "button", class: "btn icon", onclick: showHelp, title: t("help.title"),
-				"aria-label": t("help.title") }, "?"),
-			h("span", { class: "who" }, h("span", { class: "name" }, ctx.user.name),
-				h("span", { class: "role" }, t(`role.${ctx.user.role}`))),
-			h("button", { type: "button", class: "btn", id: "logout", onclick: logout }, t("action.logout"))));
+		h("div", { class: "tools" }, h("span", { class: "live", id: "live", role: "status" }), soundBtn, menu),
+		h("nav", { "aria-label": t("nav.label"), class: "main-nav" }, h("ul", {}, navItems)));
 	renderLive();
 	renderNavCount();
 }
@@ -232,6 +240,12 @@ function showHelp() {
 /* ---- keyboard ---- */
 
 function onKey(ev) {
+	const menu = document.getElementById("user-menu");
+	if (ev.key === "Escape" && menu && menu.open) {
+		menu.open = false;
+		menu.querySelector("summary").focus();
+		return;
+	}
 	if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target) || document.querySelector("dialog[open]"))
 		return;
 	if (chord) {
@@ -420,6 +434,11 @@ async function boot() {
 	setUnauthorizedHandler(sessionEnded);
 	window.addEventListener("hashchange", route);
 	document.addEventListener("keydown", onKey);
+	document.addEventListener("click", (e) => {
+		const m = document.getElementById("user-menu");
+		if (m && m.open && !m.contains(e.target))
+			m.open = false;
+	});
 	setInterval(tickAges, 1000);
 	try {
 		const s = await get("session", { quiet401: true });

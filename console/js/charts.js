@@ -6,7 +6,7 @@
 import { svg } from "./dom.js";
 
 const W = 640, H = 260;
-const M = { top: 16, right: 12, bottom: 42, left: 44 };
+const M = { top: 20, right: 12, bottom: 42, left: 44 };
 
 function frame(title, desc) {
 	const id = `c${Math.random().toString(36).slice(2, 8)}`;
@@ -49,9 +49,8 @@ export function groupedBars({ title, desc, groups, series, max = null, label = S
 			const x = x0 + si * bw, y = M.top + ih - bh;
 			root.append(svg("rect", { x: x + 1, y, width: bw - 2, height: bh, class: `bar ${series[si].cls}` },
 				svg("title", {}, `${g.label}, ${series[si].name}: ${label(val)}`)));
-			if (bh > 14)
-				root.append(svg("text", { x: x + bw / 2, y: y + 12, class: "bar-label", "text-anchor": "middle" },
-					label(val)));
+			root.append(svg("text", { x: x + bw / 2, y: y - 4, class: "bar-label", "text-anchor": "middle" },
+				label(val)));
 		});
 		root.append(svg("text", { x: M.left + gi * gw + gw / 2, y: H - M.bottom + 16, class: "tick",
 			"text-anchor": "middle" }, g.label));

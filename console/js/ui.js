@@ -60,7 +60,7 @@ export function confirmDialog(title, text, okLabel, danger = false) {
 }
 
 let fieldSeq = 0;
-/* A labelled input: field(t("x"), {name: "id", required: true}) */
+/* A labelled input: field(label, {name: "id", required: true}) */
 export function field(label, attrs = {}, { hint = null, tag = "input", options = null } = {}) {
 	const id = attrs.id || `f${++fieldSeq}`;
 	let control;

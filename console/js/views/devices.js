@@ -18,7 +18,7 @@ export function devicesView(ctx, tab = "") {
 	const panel = h("div", { class: "tab-panel", role: "tabpanel", id: `devices-${tab || "list"}` });
 	const el = h("section", { class: "devices" },
 		h("div", { class: "view-head" }, h("h1", {}, t("devices.title"))),
-		h("nav", { class: "tabs", "aria-label": t("devices.tabs") }, TABS.filter(([k]) => k !== "import" || mayEdit(user))
+		h("nav", { class: "tabs", "aria-label": t("devices.tabs") }, TABS.filter(([k]) => (k !== "import" && k !== "unmapped") || mayEdit(user))
 			.map(([k, label]) => h("a", { href: k ? `#/devices/${k}` : "#/devices", class: k === tab ? "active" : null,
 				"aria-current": k === tab ? "page" : null }, t(label)))),
 		panel);
@@ -157,7 +157,7 @@ function importTab(panel) {
 	const err = h("div", { class: "import-errors", id: "import-errors", role: "alert", hidden: true });
 	const result = h("div", { class: "import-result", id: "import-result", role: "status" });
 	const file = h("input", { type: "file", id: "import-file", name: "file", accept: ".csv,text/csv" });
-	const text = h("textarea", { id: "import-text", name: "csv", rows: 10, spellcheck: "false",
+	const text = h("textarea", { id: "import-text", name: "csv", rows: 7, spellcheck: "false",
 		placeholder: "id,resident,kind,heartbeat\npendant-0042,r-17,pendant,15m" });
 	const submit = h("button", { type: "submit", class: "btn primary", id: "import-submit" }, t("import.submit"));
 	file.addEventListener("change", async () => {
@@ -187,12 +187,13 @@ function importTab(panel) {
 						h("li", { class: "chip" }, h("a", { href: `#/device/${encodeURIComponent(d)}` }, d)))) : null);
 				toast(t("import.added", { n: r.added }), "ok");
 			} catch (e) {
-				showErrors(e.status === 400 ? null : explain(e), e);
+				showErrors(/\bline \d+:/.test(e.message || "") ? null : explain(e), e);
 			}
 		});
 	});
 
-	/* The daemon names the bad lines ("line 3: ..."), one each. */
+	/* The daemon names the bad lines: "nothing imported: 2 bad lines: line 3:
+	 * ...; line 4: ...". One list item per line, in the daemon's words. */
 	function showErrors(message, e) {
 		clear(err);
 		err.hidden = false;
@@ -200,9 +201,13 @@ function importTab(panel) {
 			err.append(h("p", {}, message));
 			return;
 		}
-		const lines = String(e.message).split(/\n|;\s*(?=line \d)/).map((s) => s.trim()).filter(Boolean);
+		const parts = String(e.message).split(/(?=\bline \d+:)/);
+		const head = /\bline \d+:/.test(parts[0]) ? "" : parts.shift().replace(/[:;\s]+$/, "");
+		const lines = parts.map((l) => l.replace(/[;\s]+$/, "").trim()).filter(Boolean);
 		append(err, h("p", {}, h("strong", {}, t("import.refused"))),
-			h("ul", {}, lines.map((l) => h("li", { class: "bad-line" }, l))));
+			head ? h("p", { class: "muted" }, head) : null,
+			h("ul", {}, lines.map((l) => h("li", { class: "bad-line", dataset: { line: (/line (\d+)/.exec(l) || [])[1] || "" } }, l))));
+		err.scrollIntoView({ block: "center" });
 	}
 	panel.append(h("section", { class: "card" }, form));
 }

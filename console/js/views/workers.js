@@ -11,12 +11,12 @@ const DAY_CHOICES = ["daily", "mon-fri", "sat,sun", "mon", "tue", "wed", "thu", 
 
 export function workersView(ctx) {
 	const admin = ctx.user.role === "admin";
+	let workerSelect = null;
 	const out = h("div", {}, loading());
 	const el = h("section", { class: "workers" },
 		h("div", { class: "view-head" }, h("h1", {}, t("workers.title"))),
 		admin ? h("div", { class: "cards two" }, workerForm(), shiftForm()) : null,
 		out);
-	let workerSelect = null;
 
 	function workerForm() {
 		const err = formError();
