@@ -101,6 +101,7 @@ export async function act(user, alarm, action, { as = "" } = {}) {
 			form.append(err.el, h("div", { class: "dialog-actions" },
 				h("button", { type: "button", class: "btn", onclick: () => close(null) }, t("action.cancel")),
 				submit));
+			form.addEventListener("change", () => err.show(""));
 			form.addEventListener("submit", async (ev) => {
 				ev.preventDefault();
 				const fd = new FormData(form);

@@ -182,8 +182,8 @@ class Browser:
 
     def shot(self, name):
         os.makedirs(SHOTS, exist_ok=True)
-        # let the live "age" counters and fonts settle into one frame
-        self.driver.execute_script("return document.fonts && document.fonts.ready")
+        # passing notices ("Alarm 1 acknowledged.") would cover the screen's corner
+        self.driver.execute_script("document.querySelectorAll('.toast').forEach(t => t.remove())")
         self.driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
     def errors(self):

@@ -272,14 +272,23 @@ def test_the_other_screens_render(site, browser, mqtt):
     residents, workers and users: each loads from the real API without an
     error and is photographed."""
     alarm = panic(mqtt, "pendant-17")
+    control(site.d, "worker.add", {"id": "w-ewa", "name": "Ewa Zielińska", "team": "east"})
+    control(site.d, "shift.add", {"worker": "w-ewa", "days": "daily", "hours": "08:00-16:00"})
     b = browser()
     b.login("boss")
+    b.click("#sound-enable + .btn")        # "Not now": asked once, remembered
+    b.gone(".banner.ask")
     alarm_card(b, alarm).find_element(By.CSS_SELECTOR, "[data-action=ack]").click()
     b.wait(lambda d: d.find_element(By.CSS_SELECTOR, ALARM.format(alarm)).get_attribute("data-state")
            == "acknowledged", "the acknowledgement")
     b.go("oncall")
     b.text_in(".oncall-now", "Jan Nowak")
-    b.element(".oncall-gaps .ok-text, .oncall-gaps svg.strip", "the gaps section")
+    b.text_in(".oncall-gaps .ok-text", "Someone is on duty for the whole of the next 24 hours")
+    # team east has eight hours a day of cover: its gaps are drawn
+    b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#oncall-team option[value=east]"), "the teams")
+    Select(b.find("#oncall-team")).select_by_value("east")
+    b.element(".oncall-gaps svg.strip rect.gap", "team east's gaps on the strip")
+    assert b.finds(".oncall-gaps .gap-list li")
     b.shot("oncall")
     b.go("health")
     b.text_in(".health-grid", "Connected")

@@ -48,7 +48,8 @@ export function oncallView() {
 				{ label: t("worker.teams"), cell: (w) => (w.teams || []).join(", ") || "—" },
 				{ label: t("worker.phone"), cell: (w) => (w.phone ? h("a", { href: `tel:${w.phone.replace(/[^+\d]/g, "")}` }, w.phone) : "—") },
 				{ label: t("worker.shift"), cell: (w) => (w.shifts || []).map(shiftText).join("; ") || "—" },
-			], list) : h("p", { class: "warn-text", role: "alert" }, t("oncall.nobody")));
+			], list) : h("p", { class: "warn-text", role: "alert" },
+				team ? t("oncall.nobody_team", { team }) : t("oncall.nobody")));
 		} catch (e) {
 			if (e.status !== 401)
 				append(clear(now), failed(e, load));
