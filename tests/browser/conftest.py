@@ -74,15 +74,24 @@ class Site:
         self.url = f"http://127.0.0.1:{port}/"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "site(section={key: value}): more daemon configuration")
+
+
 @pytest.fixture
-def site(daemon):
+def site(daemon, request):
     """telecared with HTTP on a free port serving this checkout's console/,
     a care centre's worth of people: residents in teams north and south, a
-    worker on duty in each team, and a console user of every role."""
+    worker on duty in each team, and a console user of every role. A test
+    marked @pytest.mark.site(alarms={...}) adds configuration."""
     port = free_port()
-    d = daemon({"http": {"listen": f"127.0.0.1:{port}", "root": os.path.join(REPO, "console")},
-                "policy urgent": {"priorities": "1", "step": "on_duty:@team wait 10m"},
-                "policy high": {"priorities": "2", "step": "on_duty:@team wait 10m"}})
+    cfg = {"http": {"listen": f"127.0.0.1:{port}", "root": os.path.join(REPO, "console")},
+           "policy urgent": {"priorities": "1", "step": "on_duty:@team wait 10m"},
+           "policy high": {"priorities": "2", "step": "on_duty:@team wait 10m"}}
+    marker = request.node.get_closest_marker("site")
+    for section, keys in (marker.kwargs if marker else {}).items():
+        cfg.setdefault(section, {}).update(keys)
+    d = daemon(cfg)
     control(d, "resident.add", {"id": "r-17", "name": "Anna Kowalska", "address": "ul. Słowackiego 12/3, Kraków",
                                 "phone": "+48 600 000 017", "team": "north",
                                 "notes": "Key safe left of the door, code 1234. Diabetic."})
@@ -140,9 +149,9 @@ class Browser:
     def gone(self, css, what=None):
         self.wait(lambda drv: not drv.find_elements(By.CSS_SELECTOR, css), what or f"{css} to go")
 
-    def text_in(self, css, text, what=None):
+    def text_in(self, css, text, what=None, timeout=WAIT):
         return self.wait(lambda drv: any(text in el.text for el in drv.find_elements(By.CSS_SELECTOR, css)),
-                         what or f"{text!r} in {css}")
+                         what or f"{text!r} in {css}", timeout)
 
     def text(self):
         try:
@@ -180,10 +189,13 @@ class Browser:
         el.click()
         return el
 
+    def clear_toasts(self):
+        self.driver.execute_script("document.querySelectorAll('.toast').forEach(t => t.remove())")
+
     def shot(self, name):
         os.makedirs(SHOTS, exist_ok=True)
         # passing notices ("Alarm 1 acknowledged.") would cover the screen's corner
-        self.driver.execute_script("document.querySelectorAll('.toast').forEach(t => t.remove())")
+        self.clear_toasts()
         self.driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
     def errors(self):

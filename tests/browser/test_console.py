@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from conftest import PREFIX, control, panic
+from conftest import PASSWORD, PREFIX, control, panic
 
 ALARM = "[data-alarm='{}']"
 
@@ -27,7 +27,12 @@ def test_dispatcher_logs_in_and_the_queue_is_live(site, browser, mqtt):
     b.find("input[name=password]").send_keys("not her password")
     b.find("form.login-form button[type=submit]").click()
     b.text_in("#login-error", "Wrong user name or password")
-    time.sleep(1.2)   # the daemon slows the next try for anna down for 1 s
+    # the daemon slows the next try down (429, Retry-After): the form says how long
+    b.find("input[name=password]").send_keys(PASSWORD["anna"])
+    b.find("form.login-form button[type=submit]").click()
+    b.text_in("#login-error", "Too many failed attempts. Try again in")
+    assert not b.find("form.login-form button[type=submit]").is_enabled()
+    b.text_in("#login-error", "You can try again now", timeout=90)
     b.login("anna")
     b.element(".alarm-list", "the queue")
     assert "Alarms" in b.find("main h1").text
@@ -71,6 +76,13 @@ def test_dispatcher_logs_in_and_the_queue_is_live(site, browser, mqtt):
     b.driver.switch_to.active_element.send_keys("k")
     b.wait(lambda d: d.switch_to.active_element.get_attribute("data-alarm") == str(alarm),
            "k to select the previous alarm")
+    # a acknowledges the selected alarm: the pendant hears "help is coming"
+    mark = mqtt.mark(f"{PREFIX}/dev/pendant-17/alarm")
+    b.driver.switch_to.active_element.send_keys("a")
+    mqtt.wait_for(f"{PREFIX}/dev/pendant-17/alarm", lambda m: m.json()["state"] == "acknowledged",
+                  after=mark)
+    b.wait(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-alerting") == "false",
+           "the tone to stop once the urgent alarm is taken")
 
 
 def test_acknowledging_on_the_queue_tells_the_device_and_resolving_clears_it(site, browser, mqtt):

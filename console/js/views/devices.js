@@ -127,10 +127,10 @@ function listTab(panel, user) {
 		try {
 			await del(`devices/${seg(d.id)}`);
 			toast(t("devices.removed", { id: d.id }), "ok");
-			load();
 		} catch (e) {
 			toast(explain(e), "error");
 		}
+		load();   /* either way: show what is true now */
 	}
 
 	async function load() {

@@ -82,10 +82,10 @@ export function residentsView(ctx) {
 		try {
 			await del(`residents/${seg(r.id)}`);
 			toast(t("residents.removed", { id: r.id }), "ok");
-			load();
 		} catch (e) {
 			toast(explain(e), "error");
 		}
+		load();   /* either way: show what is true now */
 	}
 
 	async function load() {

@@ -109,10 +109,10 @@ export function usersView(ctx) {
 		try {
 			await del(`users/${seg(u.name)}`);
 			toast(t("users.removed", { name: u.name }), "ok");
-			load();
 		} catch (e) {
 			toast(explain(e), "error");
 		}
+		load();   /* either way: show what is true now */
 	}
 
 	async function load() {

@@ -111,10 +111,10 @@ export function workersView(ctx) {
 			await del(`workers/${seg(w.id)}`);
 			toast(t("workers.removed", { id: w.id }), "ok");
 			forgetWorkers();
-			load();
 		} catch (e) {
 			toast(explain(e), "error");
 		}
+		load();   /* either way: show what is true now */
 	}
 
 	async function removeShift(s) {
@@ -123,10 +123,10 @@ export function workersView(ctx) {
 		try {
 			await del(`shifts/${seg(s.id)}`);
 			toast(t("shifts.removed"), "ok");
-			load();
 		} catch (e) {
 			toast(explain(e), "error");
 		}
+		load();   /* either way: show what is true now */
 	}
 
 	async function load() {
