@@ -29,6 +29,11 @@ set(TELECARE_TMPFILESDIR "lib/tmpfiles.d" CACHE STRING
 set(TELECARE_EXAMPLESDIR "${CMAKE_INSTALL_DATAROOTDIR}/doc/telecare/examples")
 set(TELECARE_SCRIPTSDIR "${CMAKE_INSTALL_DATAROOTDIR}/telecare")
 
+# The console (docs/HTTP.md): static files served by telecared ([http] root).
+if(EXISTS ${PROJECT_SOURCE_DIR}/console)
+  install(DIRECTORY console/ DESTINATION ${CMAKE_INSTALL_DATADIR}/telecare/console
+          PATTERN "dev" EXCLUDE PATTERN "README.md" EXCLUDE)
+endif()
 install(FILES man/telecarectl.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES man/telecared.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES man/telecared.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)

@@ -34,7 +34,8 @@ static void close_priority(struct tally *t)
 {
 	if (t->prio < 0)
 		return;
-	qsort(t->delays, t->n, sizeof(*t->delays), cmp_i64);
+	if (t->n)   /* no acknowledged alarm: no array (qsort must not see NULL) */
+		qsort(t->delays, t->n, sizeof(*t->delays), cmp_i64);
 	json_t *median = json_null(), *p90 = json_null();
 	if (t->n) {
 		size_t n = t->n;
@@ -90,7 +91,8 @@ static int cmp_day(const void *a, const void *b)
 static json_t *days_json(struct tally *t)
 {
 	json_t *out = json_array();
-	qsort(t->days, t->n_days, sizeof(*t->days), cmp_day);
+	if (t->n_days)
+		qsort(t->days, t->n_days, sizeof(*t->days), cmp_day);
 	for (size_t i = 0; i < t->n_days; i++) {
 		const struct day *d = &t->days[i];
 		json_array_append_new(out, json_pack("{s:s, s:i, s:I, s:f, s:f}", "day", d->day,

@@ -93,6 +93,12 @@ enum MHD_Result http_send_error(struct MHD_Connection *c, int status, const char
 void http_ready(struct req *r, int status, json_t *answer);   /* and resume */
 void http_park(struct http *h, struct req *r);  /* suspend until http_ready() */
 
+/* Run a command for r; its answer is sent when it is there (parked until). */
+enum MHD_Result http_command(struct http *h, struct req *r, const char *cmd, json_t *args);
+
+/* http_api.c */
+enum MHD_Result http_api(struct http *h, struct req *r, const char *path, const char *method);
+
 /* http_session.c */
 struct session *session_find(struct http *h, struct MHD_Connection *c);
 /* The console user behind a session, NULL when it ended (expired, user

@@ -261,6 +261,9 @@ static int may(struct alarm *a, const struct life_event *ev, const char *worker,
 	}
 	if (who->role != ROLE_WORKER || !worker)
 		return refuse(fx, a, label, action, "acting on alarms needs the worker role");
+	bool holder = a->state == ALARM_ACKED && a->acked_by_id && !strcmp(a->acked_by_id, worker);
+	if (!holder && !list_has(a->alerted, worker))
+		return refuse(fx, a, label, action, "alarm %lld has not alerted you", (long long)a->id);
 	if (!strcmp(action, "resolve")) {
 		if (a->state == ALARM_ACKED && a->acked_by_id && !strcmp(a->acked_by_id, worker))
 			return 0;
@@ -271,9 +274,7 @@ static int may(struct alarm *a, const struct life_event *ev, const char *worker,
 		              "dispatcher may resolve it", (long long)a->id,
 		              a->acked_by ? a->acked_by : "another worker");
 	}
-	if (list_has(a->alerted, worker))
-		return 0;
-	return refuse(fx, a, label, action, "alarm %lld has not alerted you", (long long)a->id);
+	return 0;
 }
 
 static int ack(struct alarm *a, const struct life_event *ev, const struct life_env *env,
@@ -459,12 +460,14 @@ int life_apply(struct alarm *a, const struct life_event *ev, const struct life_e
 		fx->watch_again = false;   /* the incident watches its devices */
 		return 0;
 
-	case LIFE_ADOPT:
-		row(fx, TL_ADOPTED, "telecared", "device adopted by resident %s",
-		    a->resident_id ? a->resident_id : "?");
+	case LIFE_ADOPT: {
+		char who[96];
+		row(fx, TL_ADOPTED, ev->who ? actor_label(ev->who, who, sizeof(who)) : "telecared",
+		    "device adopted by resident %s", a->resident_id ? a->resident_id : "?");
 		a->updated_at = env->wall;
 		fx->save = fx->publish_state = fx->publish_board = true;
 		return 0;
+	}
 
 	case LIFE_STEP:
 		if (!a->next_at || a->next_at > env->mono)

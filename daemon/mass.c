@@ -24,31 +24,14 @@
 #include "telecared.h"
 #include "telecare/timefmt.h"
 
-struct arrival {
-	char device[TC_DEVICE_ID_MAX + 1];
-	int64_t at;                  /* boottime ms */
-};
-
 struct mass_class {
 	char name[32];
-	struct arrival *ring;        /* distinct devices, oldest first, at most cap */
-	size_t cap, head, len;
-	struct map recent;           /* device -> 1, those in the ring */
+	struct fold_window w;        /* the latest distinct devices of this class */
 	int64_t active;              /* the incident devices join, or 0 */
 	int64_t last_join;           /* boottime ms */
 };
 
 /* ---- the rule ---- */
-
-const char *mass_class(enum tc_type type, bool known, bool test)
-{
-	if (test)
-		return NULL;
-	enum tc_kind k = tc_type_kind(type);
-	if (!known)
-		return k == TC_KIND_ALARM || k == TC_KIND_TECHNICAL ? "unknown" : NULL;
-	return k == TC_KIND_TECHNICAL ? tc_type_name(type) : NULL;
-}
 
 /* More than *threshold devices within *window fold; 0: never. Silent devices
  * may keep the threshold of their old [supervision] storm keys. */
@@ -77,54 +60,6 @@ static struct mass_class *class_get(struct manager *m, const char *cls)
 		return NULL;
 	}
 	return mc;
-}
-
-static struct arrival *ring_at(struct mass_class *mc, size_t i)
-{
-	return &mc->ring[(mc->head + i) % mc->cap];
-}
-
-static void ring_drop_oldest(struct mass_class *mc)
-{
-	map_del(&mc->recent, ring_at(mc, 0)->device);
-	mc->head = (mc->head + 1) % mc->cap;
-	mc->len--;
-}
-
-static void ring_clear(struct mass_class *mc)
-{
-	while (mc->len)
-		ring_drop_oldest(mc);
-}
-
-/* Remember that device raised an alarm of this class now. false: out of memory. */
-static bool arrive(struct mass_class *mc, const char *device, int64_t now, int threshold,
-                   int64_t window)
-{
-	size_t want = (size_t)threshold + 1;
-	if (mc->cap != want) {
-		/* A reload changed the threshold: start counting afresh. */
-		ring_clear(mc);
-		struct arrival *n = realloc(mc->ring, want * sizeof(*n));
-		if (!n)
-			return false;
-		mc->ring = n;
-		mc->cap = want;
-		mc->head = 0;
-	}
-	while (mc->len && now - ring_at(mc, 0)->at > window)
-		ring_drop_oldest(mc);
-	if (map_get(&mc->recent, device))
-		return true;   /* counted once per window */
-	if (mc->len == mc->cap)
-		ring_drop_oldest(mc);
-	struct arrival *ar = ring_at(mc, mc->len);
-	snprintf(ar->device, sizeof(ar->device), "%s", device);
-	ar->at = now;
-	if (map_put(&mc->recent, ar->device, (void *)1) < 0)
-		return false;
-	mc->len++;
-	return true;
 }
 
 /* ---- members ---- */
@@ -304,17 +239,17 @@ static struct alarm *form(struct manager *m, struct mass_class *mc, enum tc_type
 	if (!in)
 		return NULL;
 	int64_t wall = tc_now_ms();
-	for (size_t i = 0; i < mc->len; i++) {
+	for (size_t i = 0; i < mc->w.len; i++) {
 		struct member *mb = calloc(1, sizeof(*mb));
-		if (!mb || member_index(m, in, ring_at(mc, i)->device, mb) < 0) {
+		if (!mb || member_index(m, in, fold_device(&mc->w, i), mb) < 0) {
 			free(mb);
 			continue;
 		}
-		struct device *d = device_get(m, ring_at(mc, i)->device);
+		struct device *d = device_get(m, fold_device(&mc->w, i));
 		mb->type = type;
 		mb->known = d != NULL;
 		mb->joined_at = wall;
-		member_save(m, in->id, ring_at(mc, i)->device, mb);
+		member_save(m, in->id, fold_device(&mc->w, i), mb);
 	}
 	char detail[200], dur[32];
 	tc_duration_format(window, dur, sizeof(dur));
@@ -325,13 +260,13 @@ static struct alarm *form(struct manager *m, struct mass_class *mc, enum tc_type
 	in = alarm_get(m, id);
 	if (!in)
 		return NULL;
-	for (size_t i = 0; i < mc->len; i++) {
-		const char *dev = ring_at(mc, i)->device;
+	for (size_t i = 0; i < mc->w.len; i++) {
+		const char *dev = fold_device(&mc->w, i);
 		alarm_timeline(m, id, wall, TL_JOINED, dev, tc_type_name(type));
 		fold_own(m, in, dev, type, device_get(m, dev) != NULL);
 	}
 	log_full(LOG_WARNING, NULL, id, NULL, "alarm %lld: mass incident: %s", (long long)id, detail);
-	ring_clear(mc);
+	fold_clear(&mc->w);
 	mc->active = id;
 	(void)known;
 	return in;
@@ -364,7 +299,7 @@ struct alarm *mass_event(struct manager *m, const char *device, enum tc_type typ
 		return alarm_get(m, mc->active);
 	}
 	mc->active = 0;   /* quiet for a window: what comes now is news of its own */
-	if (!arrive(mc, device, now, threshold, window) || mc->len <= (size_t)threshold)
+	if (fold_arrive(&mc->w, device, now, threshold, window) <= 0)
 		return NULL;
 	mc->last_join = now;
 	return form(m, mc, type, known, priority, window);
@@ -527,14 +462,15 @@ static void fold_loaded(struct manager *m, const char *cls, struct alarm **v, si
 	bool *fold = calloc(n, sizeof(*fold));
 	if (!fold)
 		return;
-	size_t lo = 0, nfold = 0;
-	for (size_t hi = 0; hi < n; hi++) {
-		while (v[hi]->opened_at - v[lo]->opened_at > window)
-			lo++;
-		if (hi - lo + 1 > (size_t)threshold)
-			for (size_t k = lo; k <= hi; k++)
-				nfold += !fold[k], fold[k] = true;
+	int64_t *opened = malloc(n * sizeof(*opened));
+	if (!opened) {
+		free(fold);
+		return;
 	}
+	for (size_t k = 0; k < n; k++)
+		opened[k] = v[k]->opened_at;
+	size_t nfold = fold_select(opened, n, window, threshold, fold);
+	free(opened);
 	if (!nfold) {
 		free(fold);
 		return;
@@ -654,8 +590,7 @@ void mass_free(struct manager *m)
 	void *v;
 	for (size_t it = 0; map_next(&m->mass_classes, &it, NULL, &v);) {
 		struct mass_class *mc = v;
-		map_free(&mc->recent);
-		free(mc->ring);
+		fold_window_free(&mc->w);
 		free(mc);
 	}
 	map_free(&m->mass_classes);

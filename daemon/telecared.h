@@ -564,6 +564,9 @@ bool store_ok(const struct manager *m, const char **error);
 struct sqlite3_stmt *store_query(struct manager *m, const char *sql);
 /* Is (device, id key) stored? Returns 1 with *alarm (or -1 for none), 0, -1 on error. */
 int store_event_lookup(struct manager *m, const char *device, const char *id_key, int64_t *alarm);
+const char *store_errmsg(struct manager *m);       /* SQLite's last message */
+const char *store_path(const struct manager *m);
+/* ---- store_load.c ---- */
 /* Check (quick_check) and load residents, devices, workers, open alarms and
  * the id ranges; any error refuses the start. */
 int store_load(struct manager *m);
@@ -710,9 +713,31 @@ json_t *alarm_json(struct manager *m, const struct alarm *a);  /* the board summ
 /* Publish a's board summary once, at the end of this loop pass. */
 void alarm_board_later(struct manager *m, struct alarm *a);
 
-/* ---- mass.c: mass incidents (SPEC 3.1) ---- */
+/* ---- fold.c: the mass-incident rule, pure ---- */
 /* The class an alarm event folds by ("power_loss", "unknown"), or NULL. */
 const char *mass_class(enum tc_type type, bool known, bool test);
+struct fold_arrival {
+	char device[TC_DEVICE_ID_MAX + 1];
+	int64_t at;                 /* boottime ms */
+};
+/* The latest distinct devices that raised an alarm of one class. */
+struct fold_window {
+	struct fold_arrival *ring;  /* oldest first, at most threshold + 1 */
+	size_t cap, head, len;
+	struct map recent;          /* device -> 1, those in the ring */
+};
+/* device raised an alarm of the class at now: 1 when the window now holds
+ * more than threshold devices (fold them), 0 not, -1 out of memory. */
+int fold_arrive(struct fold_window *w, const char *device, int64_t now, int threshold,
+                int64_t window);
+const char *fold_device(const struct fold_window *w, size_t i);   /* oldest first */
+void fold_clear(struct fold_window *w);
+void fold_window_free(struct fold_window *w);
+/* At start: mark in fold[] the alarms (opened times sorted) that lie in a
+ * window with more than threshold of them; returns how many. */
+size_t fold_select(const int64_t *opened, size_t n, int64_t window, int threshold, bool *fold);
+
+/* ---- mass.c: mass incidents (SPEC 3.1), the shell ---- */
 /* A device's alarm event of a foldable class: the incident it joined (one
  * that is active, or one its arrival just formed), or NULL to open or join
  * its own alarm. */

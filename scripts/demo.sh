@@ -5,6 +5,9 @@
 # Then a short demo: register a resident, her pendant and a care worker on
 # duty; she presses the SOS button and falls; watch the receipt, the worker's
 # alert, his acknowledgement reach the pendant, and the case being closed.
+# The console is served on http://127.0.0.1:8080/ (its files installed in
+# /usr/share/telecare/console, the default [http] root) with a dispatcher
+# login the demo creates and prints; a last alarm is left open there.
 #
 # With a terminal the gateway keeps running until Ctrl-C; without one (CI,
 # a pipe) the demo stops everything it started and exits.
@@ -36,6 +39,11 @@ else
 	sleep 0.5
 	echo "started mosquitto (pid ${pids[-1]})"
 fi
+
+step "the console's files, where the embedded defaults look for them"
+mkdir -p /usr/share/telecare/console
+cp -r "$ROOT"/console/. /usr/share/telecare/console/ 2>/dev/null || echo "(no console/ in this tree)"
+rm -rf /usr/share/telecare/console/dev
 
 step "telecared on its embedded defaults (no configuration file)"
 mkdir -p /var/lib/telecare /run/telecare
@@ -98,8 +106,24 @@ step "Jan has been; the case is closed"
 show "$CTL" alarm resolve "$ALARM" --as w-demo --outcome visit --note "helped up, unhurt"
 show "$CTL" events --device pendant-demo --limit 5
 
+step "a dispatcher's login for the console"
+PASS=$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | cut -c1-14)
+"$CTL" user remove dispatcher >/dev/null 2>&1 || true
+printf '%s\n' "$PASS" | "$CTL" user add dispatcher --role dispatcher
+step "one more alarm, left open for the console: Anna falls again"
+show mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -t telecare/dev/pendant-demo/event \
+	-m "{\"id\":\"$ID-3\",\"type\":\"fall\",\"loc\":{\"lat\":52.2297,\"lon\":21.0122,\"acc\":15}}"
+sleep 0.5
+show "$CTL" alarm list --open
+
 step "the gateway's log"
 cat "$WORK/telecared.log"
+
+URL=http://127.0.0.1:8080/
+printf '\n\033[1mThe console: %s   user: dispatcher   password: %s\033[0m\n' "$URL" "$PASS"
+if [ -t 0 ] && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && command -v xdg-open >/dev/null; then
+	xdg-open "$URL" >/dev/null 2>&1 || true
+fi
 
 if [ -t 0 ]; then
 	step "telecared keeps running; try: build/telecarectl status  (Ctrl-C stops the demo)"
