@@ -20,7 +20,8 @@ export function setOutcomes(list) {
 }
 
 let workersCache = null;
-async function workers() {
+/* The workers a dispatcher may act for, fetched once per session. */
+export async function workers() {
 	if (!workersCache) {
 		workersCache = get("workers").then((l) => l || []).catch(() => {
 			workersCache = null;

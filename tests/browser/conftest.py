@@ -118,6 +118,7 @@ class Browser:
     def __init__(self, driver, site):
         self.driver = driver
         self.site = site
+        self.expected = []    # patterns of console errors a test provokes on purpose
 
     # -- waiting
     def wait(self, cond, what, timeout=WAIT):
@@ -210,6 +211,8 @@ class Browser:
                 continue
             msg = e["message"]
             if re.search(r"/api/\S* - Failed to load resource: the server responded with a status of 4\d\d", msg):
+                continue
+            if any(re.search(p, msg) for p in self.expected):
                 continue
             out.append(msg)
         return out

@@ -242,6 +242,8 @@ def test_a_worker_on_a_phone_sees_their_alarms_and_acknowledges(site, browser, m
         ".slice(0, 5).map(e => e.tagName + '.' + e.className)")
     assert width <= 390, f"the alarm page is {width} px wide on a 390 px phone: {wide}"
     b.shot("worker-phone-alarm")
+    b.go("me")
+    b.text_in(".me", "always")
 
 
 def test_polish_labels(site, browser, mqtt):
@@ -316,6 +318,24 @@ def test_the_other_screens_render(site, browser, mqtt):
     b.shot("residents")
     b.go("workers")
     b.text_in(".workers table", "Zuzanna Lis")
+    # an admin adds a worker and a night shift for her
+    b.click("details.add:has(#worker-add) > summary")
+    form = b.element("#worker-add")
+    form.find_element(By.NAME, "id").send_keys("w-ola")
+    form.find_element(By.NAME, "name").send_keys("Aleksandra Wójcik")
+    form.find_element(By.NAME, "team").send_keys("north,night")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    b.element("[data-worker='w-ola']", "the new worker")
+    b.click("details.add:has(#shift-add) > summary")
+    form = b.element("#shift-add")
+    b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#shift-worker option[value='w-ola']"), "her in the list")
+    Select(form.find_element(By.NAME, "worker")).select_by_value("w-ola")
+    Select(form.find_element(By.NAME, "days")).select_by_value("mon-fri")
+    form.find_element(By.NAME, "hours").send_keys("22:00-06:00")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    b.text_in("[data-worker='w-ola']", "22:00-06:00")
+    shifts = control(site.d, "worker.show", {"id": "w-ola"})["shifts"]
+    assert [(s["kind"], s["hours"]) for s in shifts] == [("weekly", "22:00-06:00")], shifts
     b.shot("workers")
     b.go("users")
     b.text_in(".users table", "anna")

@@ -124,7 +124,9 @@ def test_the_console_shows_a_lost_broker_and_survives_a_daemon_restart(site, bro
     broker.start()
     b.gone(".banner.bad", "the broker banner to go once the link is back")
 
-    # a restart ends every session: the console says so and asks to log in
+    # a crash and restart ends every session: the console says so and asks
+    # to log in (the browser notes the stream cut off and refused meanwhile)
+    b.expected.append(r"/api/(stream|session) - Failed to load resource: net::ERR_")
     site.d.restart()
     b.text_in("#login-error", "Your session has ended", timeout=30)
     b.login("anna")

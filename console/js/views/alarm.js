@@ -6,7 +6,7 @@ import { h, clear, append } from "../dom.js";
 import { t, word } from "../i18n.js";
 import { get, seg } from "../api.js";
 import { time, dateTime, since, priorityLabel, types } from "../format.js";
-import { act, actionsFor, mayActAs } from "../actions.js";
+import { act, actionsFor, mayActAs, workers } from "../actions.js";
 import { failed, loading, table, dash } from "../ui.js";
 import { incidentLine, stateBadge } from "./queue.js";
 
@@ -107,25 +107,38 @@ export function alarmView(ctx, idText) {
 				outcome: word("outcome", a.outcome), time: time(a.resolved_at) })) : null);
 	}
 
+	/* The "acting as" choice is made once and kept while the alarm changes
+	 * under it; only the buttons follow the alarm's state. */
+	let asSelect = null;
+	const buttons = h("div", { class: "buttons" });
 	function renderActions() {
-		clear(actionsBar);
 		const actions = actionsFor(user, alarm);
-		if (!actions.length)
+		if (!actions.length) {
+			clear(actionsBar);
+			asSelect = null;
 			return;
-		if (mayActAs(user)) {
-			const sel = h("select", { id: "act-as", name: "as", onchange: (e) => { asWorker = e.target.value; } },
+		}
+		if (mayActAs(user) && !asSelect) {
+			asSelect = h("select", { id: "act-as", name: "as", onchange: (e) => { asWorker = e.target.value; } },
 				h("option", { value: "" }, user.worker ? t("act.as_self_worker", { worker: user.worker }) : t("act.as_self")));
-			get("workers").then((ws) => {
-				for (const w of ws || [])
+			const sel = asSelect;
+			workers().then((ws) => {
+				for (const w of ws)
 					if (w.id !== user.worker)
 						sel.append(h("option", { value: w.id, selected: w.id === asWorker }, `${w.name} (${w.id})`));
-			}).catch(() => {});
-			actionsBar.append(h("div", { class: "field inline" }, h("label", { for: "act-as" }, t("act.as")), sel));
+			});
+			append(clear(actionsBar), h("div", { class: "field inline" }, h("label", { for: "act-as" }, t("act.as")), asSelect));
 		}
-		actionsBar.append(h("div", { class: "buttons" }, actions.map((action) =>
+		if (!actionsBar.contains(buttons))
+			actionsBar.append(buttons);
+		const focused = buttons.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+		append(clear(buttons), actions.map((action) =>
 			h("button", { type: "button", class: `btn act ${action === "ack" ? "primary" : ""}`, dataset: { action },
 				"aria-keyshortcuts": { ack: "a", decline: "d", note: "n", resolve: "r" }[action],
-				onclick: () => run(action) }, t(`action.${action}`)))));
+				onclick: () => run(action) }, t(`action.${action}`))));
+		const again = focused && buttons.querySelector(`[data-action="${focused}"]`);
+		if (again)
+			again.focus();
 	}
 
 	async function run(action) {
