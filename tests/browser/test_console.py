@@ -206,7 +206,7 @@ def test_installer_imports_a_csv_and_tests_a_device(site, browser, mqtt):
 def test_a_worker_on_a_phone_sees_their_alarms_and_acknowledges(site, browser, mqtt):
     mine = panic(mqtt, "pendant-17")                       # north: alerts Jan
     other = panic(mqtt, "pendant-18", type_="fall")        # south: alerts Zuzanna only
-    b = browser(390, 844)
+    b = browser(360, 740)
     b.login("jan")
     card = alarm_card(b, mine)
     assert not b.finds(ALARM.format(other)), "Jan must not see an alarm that did not alert him"
@@ -215,7 +215,7 @@ def test_a_worker_on_a_phone_sees_their_alarms_and_acknowledges(site, browser, m
     ack = card.find_element(By.CSS_SELECTOR, "[data-action=ack]")
     assert ack.size["height"] >= 44 and ack.size["width"] >= 88, ack.size
     width = b.driver.execute_script("return document.documentElement.scrollWidth")
-    assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+    assert width <= 360, f"the page is {width} px wide on a 360 px phone"
     assert not card.find_elements(By.CSS_SELECTOR, "[data-action=resolve]"), \
         "a worker resolves only what they hold"
     b.shot("worker-phone")
@@ -238,9 +238,9 @@ def test_a_worker_on_a_phone_sees_their_alarms_and_acknowledges(site, browser, m
     b.element("#resident-card")
     width = b.driver.execute_script("return document.documentElement.scrollWidth")
     wide = b.driver.execute_script(
-        "return [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 391)"
+        "return [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 361)"
         ".slice(0, 5).map(e => e.tagName + '.' + e.className)")
-    assert width <= 390, f"the alarm page is {width} px wide on a 390 px phone: {wide}"
+    assert width <= 360, f"the alarm page is {width} px wide on a 360 px phone: {wide}"
     b.shot("worker-phone-alarm")
     b.go("me")
     b.text_in(".me", "always")

@@ -54,7 +54,10 @@ export function queueView(ctx) {
 				a.alarm === selected && "selected"],
 			dataset: { alarm: String(a.alarm), state: a.state, priority: String(a.priority) },
 			tabindex: a.alarm === selected ? "0" : "-1",
-			"aria-label": `${priorityLabel(a.priority)}: ${types(a.types)}`,
+			"aria-label": [`${priorityLabel(a.priority)}: ${types(a.types)}`,
+				a.resident?.name || (a.incident ? t("alarm.gateway_incident") : a.device),
+				a.state === "acknowledged" && a.acked_by ? t("state.acknowledged_by", { name: a.acked_by })
+					: word("state", a.state)].join(", "),
 			onfocusin: () => select(a.alarm, false),
 		},
 		h("div", { class: "prio", title: priorityLabel(a.priority) }, h("span", { class: "n" }, String(a.priority)),
