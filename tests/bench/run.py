@@ -910,6 +910,10 @@ def main():
             if want("startup"):
                 log(" start-up")
                 run["startup"] = scenario_startup(bench, bigdb)
+            if want("dc09"):   # tests/bench/dc09_bench.py (issue 13)
+                import dc09_bench
+                log(" dc09")
+                run["dc09"] = dc09_bench.scenario(bench, template, sys.modules[__name__])
             run["loadavg_after"] = os.getloadavg()
             runs.append(run)
     finally:
