@@ -35,12 +35,14 @@ static const char *const format_names[] = {
 	[TC_SRC_ZIGBEE2MQTT] = "zigbee2mqtt",
 	[TC_SRC_CHIRPSTACK] = "chirpstack",
 	[TC_SRC_TTN] = "ttn",
+	[TC_SRC_SIA_DC09] = "sia-dc09",
 };
 
 static const char *const default_topics[] = {
 	[TC_SRC_ZIGBEE2MQTT] = "zigbee2mqtt/#",
 	[TC_SRC_CHIRPSTACK] = "application/+/device/+/event/up",
 	[TC_SRC_TTN] = "v3/+/devices/+/up",
+	[TC_SRC_SIA_DC09] = NULL,   /* a receiver of its own, not a topic */
 };
 
 #define N_FORMATS (sizeof(format_names) / sizeof(format_names[0]))

@@ -7,6 +7,57 @@
 #include "telecare/timefmt.h"
 #include "telecarectl.h"
 
+static json_int_t num(const json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* The DC-09 receivers (SPEC 2.8): one block per sia-dc09 source. */
+static void print_dc09(const json_t *all)
+{
+	const char *name;
+	const json_t *s;
+	json_object_foreach((json_t *)all, name, s) {
+		const json_t *fr = json_object_get(s, "frames"), *re = json_object_get(s, "replies");
+		const json_t *co = json_object_get(s, "connections"), *me = json_object_get(s, "messages");
+		const json_t *nak = json_object_get(re, "NAK"), *v;
+		const char *why;
+		json_int_t naks = 0;
+		json_object_foreach((json_t *)nak, why, v)
+			naks += json_integer_value(v);
+		printf("dc09 %s: ", name);
+		put_value(stdout, json_object_get(s, "listen"));
+		printf(", %" JSON_INTEGER_FORMAT " keys; connections %" JSON_INTEGER_FORMAT
+		       " open (max %" JSON_INTEGER_FORMAT "), %" JSON_INTEGER_FORMAT " refused, %"
+		       JSON_INTEGER_FORMAT " closed idle\n", num(s, "keys"), num(co, "open"), num(co, "max"),
+		       num(co, "refused"), num(co, "idle_closed"));
+		printf("  frames %" JSON_INTEGER_FORMAT " (TCP %" JSON_INTEGER_FORMAT ", UDP %"
+		       JSON_INTEGER_FORMAT "): ACK %" JSON_INTEGER_FORMAT ", NAK %" JSON_INTEGER_FORMAT,
+		       num(fr, "tcp") + num(fr, "udp"), num(fr, "tcp"), num(fr, "udp"), num(re, "ACK"), naks);
+		bool first = true;
+		json_object_foreach((json_t *)nak, why, v) {
+			if (!json_integer_value(v))
+				continue;
+			printf("%s%s %" JSON_INTEGER_FORMAT, first ? " (" : ", ", why, json_integer_value(v));
+			first = false;
+		}
+		printf("%s, DUH %" JSON_INTEGER_FORMAT "\n", first ? "" : ")",
+		       num(json_object_get(re, "DUH"), "id"));
+		printf("  messages: %" JSON_INTEGER_FORMAT " events (%" JSON_INTEGER_FORMAT
+		       " resent), %" JSON_INTEGER_FORMAT " unmapped, %" JSON_INTEGER_FORMAT
+		       " from unregistered accounts; %" JSON_INTEGER_FORMAT " polls from %"
+		       JSON_INTEGER_FORMAT " devices, last ", num(me, "events"), num(me, "duplicates"),
+		       num(me, "unmapped"), num(me, "unregistered"), num(me, "polls"),
+		       num(s, "polling_devices"));
+		put_value(stdout, json_object_get(s, "last_poll"));
+		if (num(s, "replies_lost") || num(s, "udp_dropped"))
+			printf("; %" JSON_INTEGER_FORMAT " replies lost (connection gone), %"
+			       JSON_INTEGER_FORMAT " UDP messages dropped", num(s, "replies_lost"),
+			       num(s, "udp_dropped"));
+		putchar('\n');
+	}
+}
+
 void print_status(const struct call *c, const json_t *d)
 {
 	const json_t *mqtt = json_object_get(d, "mqtt");
@@ -61,6 +112,7 @@ void print_status(const struct call *c, const json_t *d)
 	fputs(" duplicate, ", stdout);
 	put_value(stdout, json_object_get(n, "events_rejected"));
 	puts(" rejected");
+	print_dc09(json_object_get(d, "dc09"));
 }
 
 /* remove: the answer is null; confirm what was removed (users go by name) */
@@ -155,6 +207,8 @@ void print_device(const struct call *c, const json_t *d)
 	kv("test:", json_object_get(d, "test"));
 	kv("created:", json_object_get(d, "created_at"));
 	kv("last seen:", json_object_get(d, "last_seen"));
+	if (!json_is_null(json_object_get(d, "last_poll") ? json_object_get(d, "last_poll") : json_null()))
+		kv("last poll:", json_object_get(d, "last_poll"));   /* DC-09 link tests */
 	kv("battery:", json_object_get(d, "battery"));
 	kv("rssi:", json_object_get(d, "rssi"));
 	if ((ev = json_object_get(d, "events"))) {

@@ -34,6 +34,11 @@ json_t *cmd_status(struct manager *m, const struct actor *who, json_t *args)
 		return NULL;
 	json_object_set_new(j, "control", control_status(m));
 	json_object_set_new(j, "http", http_status(m));
+	json_t *outcomes = json_array();   /* what a resolve may say: the console offers these */
+	for (size_t i = 0; i < m->cfg->n_outcomes; i++)
+		json_array_append_new(outcomes, json_string(m->cfg->outcomes[i]));
+	json_object_set_new(j, "outcomes", outcomes);
+	json_object_set_new(j, "dc09", dc09_status(m));   /* SIA DC-09 receivers (SPEC 2.8) */
 	size_t incidents = 0;
 	void *v;
 	for (size_t it = 0; map_next(&m->alarms, &it, NULL, &v);)

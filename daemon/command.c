@@ -92,8 +92,9 @@ const struct command commands[] = {
 	{ "alarm.note", cmd_alarm_note, R_ANY,
 	  ARGS({ "id", A_INT, REQ, "alarm" }, { "as", A_ID, 0, "worker" },
 	       { "note", A_TEXT, 0, NULL }), NULL },
+	/* "as" may be left out by a worker declining for themselves */
 	{ "alarm.decline", cmd_alarm_decline, R_ANY,
-	  ARGS({ "id", A_INT, REQ, "alarm" }, { "as", A_ID, REQ, "worker" }), NULL },
+	  ARGS({ "id", A_INT, REQ, "alarm" }, { "as", A_ID, 0, "worker" }), NULL },
 
 	{ "report", cmd_report, R_DISPATCHER,
 	  ARGS({ "from", A_TIME, 0, NULL }, { "to", A_TIME, 0, NULL }), NULL },

@@ -11,6 +11,13 @@
 #include "telecared.h"
 #include "telecare/timefmt.h"
 
+/* A rule met before its section's format: parsed once the format is known. */
+struct later_rule {
+	struct tc_source *src;
+	char *text;
+	int line;
+};
+
 struct parse {
 	struct config *c;
 	char err[256];          /* the first error's message */
@@ -18,6 +25,8 @@ struct parse {
 	int line;               /* the line being read */
 	FILE *f;
 	bool outcomes_set;
+	struct later_rule *later;
+	size_t n_later;
 };
 
 static const char *default_outcomes[] = {
@@ -29,6 +38,20 @@ static int bad(struct parse *p, const char *fmt, ...)
 {
 	if (!p->err[0]) {
 		p->err_line = p->line;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(p->err, sizeof(p->err), fmt, ap);
+		va_end(ap);
+	}
+	return 0;
+}
+
+/* An error found after its line was read (a rule parsed once its format was
+ * known): recorded with the line it came from. */
+static int bad_at(struct parse *p, int line, const char *fmt, ...)
+{
+	if (!p->err[0]) {
+		p->err_line = line;
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(p->err, sizeof(p->err), fmt, ap);
@@ -189,14 +212,37 @@ static struct tc_source *source_section(struct parse *p, const char *name)
 		return NULL;
 	}
 	src->format = (enum tc_source_format)-1;
+	/* -1: not given (a sia-dc09 source takes the default, any other refuses it) */
+	src->max_age_ms = src->max_lead_ms = src->idle_ms = -1;
+	src->max_connections = -1;
 	c->sources[c->n_sources++] = src;
 	return src;
 }
 
-/* [source NAME] (docs/SOURCES.md): format, topic, rule = FIELD=VALUE -> TYPE */
-static int source_key(struct parse *p, const char *sname, const char *name, const char *value)
+static int dc09_rule(struct parse *p, struct tc_source *src, const char *value, int line)
 {
 	char err[200];
+	return source_dc09_rule(src, value, err, sizeof(err)) < 0 ? bad_at(p, line, "%s", err) : 1;
+}
+
+static int mqtt_rule(struct parse *p, struct tc_source *src, const char *value, int line)
+{
+	char err[200];
+	struct tc_rule *n = realloc(src->rules, (src->n_rules + 1) * sizeof(*n));
+	if (!n)
+		return bad_at(p, line, "out of memory");
+	src->rules = n;
+	if (tc_rule_parse(value, &src->rules[src->n_rules], err, sizeof(err)) < 0)
+		return bad_at(p, line, "%s", err);
+	src->n_rules++;
+	return 1;
+}
+
+/* [source NAME] (docs/SOURCES.md): format, topic, rule = FIELD=VALUE -> TYPE;
+ * sia-dc09: listen, keys, time_window, idle_timeout, max_connections, and
+ * rule = cid=|sia=|zone= -> TYPE. */
+static int source_key(struct parse *p, const char *sname, const char *name, const char *value)
+{
 	if (!tc_device_id_valid(sname, strlen(sname)))
 		return bad(p, "source name \"%s\" must be 1-64 of [A-Za-z0-9._-]", sname);
 	struct tc_source *src = source_section(p, sname);
@@ -205,10 +251,30 @@ static int source_key(struct parse *p, const char *sname, const char *name, cons
 	if (!strcmp(name, "format")) {
 		int f = tc_source_format_from_name(value);
 		if (f < 0)
-			return bad(p, "format must be zigbee2mqtt, chirpstack or ttn, not \"%s\"", value);
+			return bad(p, "format must be zigbee2mqtt, chirpstack, ttn or sia-dc09, not \"%s\"",
+			           value);
+		if ((int)src->format >= 0 && src->format != (enum tc_source_format)f)
+			return bad(p, "[source %s] has format %s already", sname,
+			           tc_source_format_name(src->format));
 		src->format = (enum tc_source_format)f;
+		/* the rules read before the format was known, by its syntax */
+		for (size_t i = 0; i < p->n_later; i++) {
+			struct later_rule *r = &p->later[i];
+			if (r->src != src || !r->text)
+				continue;
+			if (f == TC_SRC_SIA_DC09)
+				dc09_rule(p, src, r->text, r->line);
+			else
+				mqtt_rule(p, src, r->text, r->line);
+			free(r->text);
+			r->text = NULL;
+		}
 		return 1;
 	}
+	char err[200];
+	int rc = source_dc09_key(src, name, value, err, sizeof(err));
+	if (rc)
+		return rc < 0 ? bad(p, "%s", err) : 1;
 	if (!strcmp(name, "topic")) {
 		if (!*value || strlen(value) > 200 || value[0] == '$')
 			return bad(p, "topic must be an MQTT topic filter such as zigbee2mqtt/#");
@@ -217,16 +283,24 @@ static int source_key(struct parse *p, const char *sname, const char *name, cons
 		return 1;
 	}
 	if (!strcmp(name, "rule")) {
-		struct tc_rule *n = realloc(src->rules, (src->n_rules + 1) * sizeof(*n));
-		if (!n)
+		if (src->format == TC_SRC_SIA_DC09)
+			return dc09_rule(p, src, value, p->line);
+		if ((int)src->format >= 0)
+			return mqtt_rule(p, src, value, p->line);
+		/* Its syntax depends on the format, which may come later. */
+		struct later_rule *n = realloc(p->later, (p->n_later + 1) * sizeof(*n));
+		if (!n || !(n[p->n_later].text = strdup(value))) {
+			if (n)
+				p->later = n;
 			return bad(p, "out of memory");
-		src->rules = n;
-		if (tc_rule_parse(value, &src->rules[src->n_rules], err, sizeof(err)) < 0)
-			return bad(p, "%s", err);
-		src->n_rules++;
+		}
+		p->later = n;
+		n[p->n_later].src = src;
+		n[p->n_later++].line = p->line;
 		return 1;
 	}
-	return bad(p, "unknown key \"%s\" in [source %s] (format, topic, rule)", name, sname);
+	return bad(p, "unknown key \"%s\" in [source %s] (format, topic, rule; sia-dc09: listen, "
+	           "keys, time_window, idle_timeout, max_connections)", name, sname);
 }
 
 static void source_free(struct tc_source *src)
@@ -237,6 +311,9 @@ static void source_free(struct tc_source *src)
 		tc_rule_clear(&src->rules[i]);
 	free(src->rules);
 	free(src->topic);
+	free(src->listen);
+	free(src->keys);
+	free(src->dc09_rules);
 	free(src->name);
 	free(src);
 }
@@ -559,6 +636,11 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 		}
 		int line = parse_ini(&p);
 		fclose(p.f);
+		for (size_t i = 0; i < p.n_later; i++) {
+			/* a section without a format: that error is reported below */
+			free(p.later[i].text);
+		}
+		free(p.later);
 		if (line != 0 || p.err[0]) {
 			/* the first line that is not INI, or the first wrong value:
 			 * whichever came first is the error */
@@ -596,14 +678,14 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < p.c->n_sources; i++) {
 		struct tc_source *src = p.c->sources[i];
-		if ((int)src->format < 0) {
-			snprintf(err, errlen, "%s: [source %s] needs a format (zigbee2mqtt, chirpstack or ttn)",
-			         path ? path : "defaults", src->name);
+		const char *why = (int)src->format < 0
+		                  ? "needs a format (zigbee2mqtt, chirpstack, ttn or sia-dc09)"
+		                  : source_check(p.c, src);
+		if (why) {
+			snprintf(err, errlen, "%s: [source %s] %s", path ? path : "defaults", src->name, why);
 			config_free(p.c);
 			return NULL;
 		}
-		if (!src->topic)
-			src->topic = strdup(tc_source_default_topic(src->format));
 	}
 	if (p.c->mqtt.certfile && !p.c->mqtt.cafile) {
 		snprintf(err, errlen, "%s: [mqtt] certfile and keyfile need cafile (TLS)",

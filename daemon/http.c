@@ -106,7 +106,8 @@ static void add_headers(struct MHD_Response *resp, bool api)
 enum MHD_Result http_send_json(struct MHD_Connection *c, int status, json_t *j,
                                const char *set_cookie)
 {
-	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+	/* ENCODE_ANY: a command's data may be null (a removal) or a bare value. */
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10)) : NULL;
 	struct MHD_Response *resp;
 	if (status == MHD_HTTP_NO_CONTENT || !j)
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -162,7 +163,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int status, const ch
  * speaks in sentences; these are the ones the API distinguishes. */
 static int status_of_error(const char *e)
 {
-	if (!e)
+	if (!e || !strncmp(e, "nothing imported", 16))   /* bad lines of a file: the file is bad */
 		return MHD_HTTP_BAD_REQUEST;
 	if (!strncmp(e, "permission denied", 17))
 		return MHD_HTTP_FORBIDDEN;
@@ -472,13 +473,13 @@ int http_init(struct manager *m)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+	                        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,   /* first: its rule */
 	                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
 	                        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_ADDRESS_MAX,
 	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
 	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
 	                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-	                        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 	                        MHD_OPTION_ARRAY, cert ? tls : tls + 2,
 	                        MHD_OPTION_END);
 	if (cert)

@@ -6,6 +6,7 @@
 
 #include "http.h"
 #include "telecare/device_csv.h"
+#include "telecare/timefmt.h"
 
 /* ---- routes ---- */
 
@@ -211,10 +212,12 @@ enum MHD_Result http_api(struct http *h, struct req *r, const char *path, const 
 			                 "tc_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
 		}
 		if (!strcmp(method, "GET")) {
-			json_t *j = json_pack("{s:{s:s, s:s, s:o}}", "user", "name", r->who.id,
+			int64_t left = h->m->cfg->http.session_max_ms - (tc_mono_ms() - r->s->created);
+			json_t *j = json_pack("{s:{s:s, s:s, s:o}, s:o}", "user", "name", r->who.id,
 			                      "role", role_name(r->who.role),
 			                      "worker", json_str_or_null(r->who.worker[0] ? r->who.worker
-			                                                                 : NULL));
+			                                                                 : NULL),
+			                      "expires_at", json_time_or_null(tc_now_ms() + left));
 			enum MHD_Result rc = http_send_json(r->conn, MHD_HTTP_OK, j, NULL);
 			json_decref(j);
 			return rc;

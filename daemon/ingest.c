@@ -273,8 +273,10 @@ static bool within_rate(struct manager *m, const char *device, size_t len)
 	return false;
 }
 
-static void ingest(struct manager *m, const char *device_raw, size_t device_len,
-                   const void *payload, size_t len, bool receipt)
+/* 0: stored or a duplicate (its answer waits for the commit); -1: dropped,
+ * rejected or not checkable. */
+static int ingest(struct manager *m, const char *device_raw, size_t device_len,
+                  const void *payload, size_t len, bool receipt)
 {
 	char err[256], device[TC_DEVICE_ID_MAX + 1];
 	struct tc_event ev;
@@ -283,12 +285,12 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 
 	m->count.received++;
 	if (receipt && !within_rate(m, device_raw, device_len))
-		return;
+		return -1;
 	bool device_ok = tc_device_id_valid(device_raw, device_len);
 	if (tc_event_decode(payload, len, m->cfg->mqtt.max_payload, &ev, &id, err, sizeof(err)) < 0) {
 		reject(m, device_raw, device_len, device_ok, id, payload, len, err, receipt);
 		json_decref(id);
-		return;
+		return -1;
 	}
 	if (!device_ok) {
 		char clean[TC_DEVICE_ID_MAX + 8];
@@ -297,7 +299,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 		reject(m, device_raw, device_len, false, id, payload, len, err, receipt);
 		json_decref(id);
 		tc_event_clear(&ev);
-		return;
+		return -1;
 	}
 	json_decref(id);
 	memcpy(device, device_raw, device_len);
@@ -326,7 +328,7 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 		}
 		tc_event_clear(&ev);
 		store_maybe_flush(m);
-		return;
+		return found < 0 ? -1 : 0;
 	}
 
 	struct device *dev = device_get(m, device);
@@ -380,12 +382,21 @@ static void ingest(struct manager *m, const char *device_raw, size_t device_len,
 	}
 	tc_event_clear(&ev);
 	store_maybe_flush(m);
+	return 0;
 }
 
 void ingest_message(struct manager *m, const char *device, size_t device_len,
                     const void *payload, size_t len)
 {
 	ingest(m, device, device_len, payload, len, true);
+}
+
+int ingest_event(struct manager *m, const char *device, const json_t *event)
+{
+	char *text = json_dumps(event, JSON_COMPACT);
+	int rc = text ? ingest(m, device, strlen(device), text, strlen(text), false) : -1;
+	free(text);
+	return rc;
 }
 
 /* A message on a source's topic (docs/SOURCES.md): its events go the way of

@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "telecared.h"
+#include "telecare/dc09.h"
 #include "telecare/timefmt.h"
 
 #define STATUS_INTERVAL_US (5 * 1000000ULL)
@@ -181,8 +182,17 @@ static bool differ(const char *a, const char *b)
 
 static bool source_differs(const struct tc_source *a, const struct tc_source *b)
 {
-	if (a->format != b->format || strcmp(a->topic, b->topic) || a->n_rules != b->n_rules)
+	if (a->format != b->format || differ(a->topic, b->topic) || a->n_rules != b->n_rules ||
+	    differ(a->listen, b->listen) || differ(a->keys, b->keys) ||
+	    a->max_age_ms != b->max_age_ms || a->max_lead_ms != b->max_lead_ms ||
+	    a->idle_ms != b->idle_ms || a->max_connections != b->max_connections ||
+	    a->n_dc09_rules != b->n_dc09_rules)
 		return true;
+	for (size_t i = 0; i < a->n_dc09_rules; i++)
+		if (a->dc09_rules[i].kind != b->dc09_rules[i].kind ||
+		    a->dc09_rules[i].type != b->dc09_rules[i].type ||
+		    strcmp(a->dc09_rules[i].match, b->dc09_rules[i].match))
+			return true;
 	for (size_t i = 0; i < a->n_rules; i++)
 		if (strcmp(a->rules[i].field, b->rules[i].field) ||
 		    strcmp(a->rules[i].value, b->rules[i].value) || a->rules[i].type != b->rules[i].type)
@@ -261,6 +271,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		n->policies = pp;
 		n->n_policies = np;
 		config_free(n);
+		dc09_reload(m);   /* the keys files: a panel added without a restart */
 		log_notice("configuration reloaded from %s", c->file ? c->file : "built-in defaults");
 	}
 	sd_notify(false, "READY=1");
@@ -287,7 +298,8 @@ static void manager_free(struct manager *m)
 	escalate_free(m);
 	mqtt_free(m);
 	outbox_free(m);
-	store_close(m);
+	store_close(m);      /* DC-09 replies still waiting hear of it: after it, */
+	dc09_free(m);        /* their connections go */
 	alarms_free(m);
 	mass_free(m);
 	m->clock_watch = sd_event_source_disable_unref(m->clock_watch);
@@ -364,6 +376,7 @@ int main(int argc, char **argv)
 				bad = 1;
 			}
 		}
+		bad |= dc09_check_config(m.cfg, stderr);
 		if (!bad)
 			printf("%s: ok\n", m.cfg->file ? m.cfg->file : "built-in defaults");
 		config_free(m.cfg);
@@ -401,7 +414,8 @@ int main(int argc, char **argv)
 	/* Open incidents whole again, and a restart in a blackout folded
 	 * before anything is alerted; then supervision knows who is silent. */
 	if ((r = outbox_init(&m)) < 0 || (r = escalate_init(&m)) < 0 || (r = mass_load(&m)) < 0 ||
-	    (r = supervise_init(&m)) < 0 || (r = http_init(&m)) < 0 || (r = mqtt_init(&m)) < 0)
+	    (r = supervise_init(&m)) < 0 || (r = http_init(&m)) < 0 || (r = mqtt_init(&m)) < 0 ||
+	    (r = dc09_init(&m)) < 0)
 		goto out;
 	r = sd_event_add_time_relative(m.event, &m.status_timer, CLOCK_BOOTTIME, STATUS_INTERVAL_US,
 	                               0, on_status_timer, &m);

@@ -199,6 +199,8 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
 			log_error("mqtt: cannot subscribe to %s: %s", topic, mosquitto_strerror(r));
 	}
 	for (size_t i = 0; i < m->cfg->n_sources; i++) {
+		if (!m->cfg->sources[i]->topic)
+			continue;   /* sia-dc09: not on the broker */
 		int r = mosquitto_subscribe(mosq, NULL, m->cfg->sources[i]->topic, 1);
 		if (r != MOSQ_ERR_SUCCESS)
 			log_error("mqtt: cannot subscribe to %s for source %s: %s", m->cfg->sources[i]->topic,
@@ -268,7 +270,8 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
 	for (size_t i = 0; i < m->cfg->n_sources; i++) {
 		bool match = false;
 		const struct tc_source *src = m->cfg->sources[i];
-		if (mosquitto_topic_matches_sub(src->topic, msg->topic, &match) == MOSQ_ERR_SUCCESS && match) {
+		if (src->topic &&   /* sia-dc09: not on the broker */
+		    mosquitto_topic_matches_sub(src->topic, msg->topic, &match) == MOSQ_ERR_SUCCESS && match) {
 			/* A retained state replayed on (re)subscribing is not news:
 			 * a stale "smoke": true must not open a new alarm. */
 			if (!msg->retain)

@@ -147,7 +147,7 @@ json_t *device_json(const struct device *d)
 	char hb[32];
 	if (d->heartbeat_ms)
 		tc_duration_format(d->heartbeat_ms, hb, sizeof(hb));
-	return json_pack("{s:s, s:o, s:o, s:o, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:s}",
+	return json_pack("{s:s, s:o, s:o, s:o, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o}",
 	                 "id", d->id, "resident", json_str_or_null(d->resident_id),
 	                 "kind", json_str_or_null(d->kind),
 	                 "heartbeat", d->heartbeat_ms ? json_string(hb) : json_null(),
@@ -157,5 +157,6 @@ json_t *device_json(const struct device *d)
 	                 "battery", d->battery >= 0 ? json_integer(d->battery) : json_null(),
 	                 "rssi", d->rssi != INT32_MIN ? json_integer(d->rssi) : json_null(),
 	                 "source", json_str_or_null(d->source), "address", json_str_or_null(d->address),
-	                 "supervision", d->heartbeat_ms <= 0 ? "none" : d->silent ? "silent" : "ok");
+	                 "supervision", d->heartbeat_ms <= 0 ? "none" : d->silent ? "silent" : "ok",
+	                 "last_poll", json_time_or_null(d->last_poll));
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <syslog.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 #include <systemd/sd-event.h>
@@ -128,6 +129,7 @@ struct device {
 	                               a crash must not leave a device's alarms as tests) */
 	int64_t created_at;
 	int64_t last_seen;          /* from the latest event; 0: never */
+	int64_t last_poll;          /* DC-09: the latest NULL message (memory only); 0: none */
 	int battery, rssi;          /* last reported; battery -1, rssi INT32_MIN: unknown */
 	char *source, *address;     /* heard through [source NAME] at this address, or NULL */
 	/* supervision (supervise.c) */
@@ -430,6 +432,9 @@ struct manager {
 	struct map users;            /* name -> struct user */
 	struct hashes *hashes;
 
+	/* dc09.c: the SIA DC-09 receivers of the sia-dc09 sources */
+	struct dc09 *dc09;
+
 	sd_event_source *status_timer, *clock_watch;
 	int64_t wall_offset;         /* wall - boottime when last looked (clock.c) */
 	struct counters count;
@@ -469,6 +474,13 @@ int64_t policy_next(const struct policy *p, int *step, int *round, int64_t now,
 struct config *config_load(const char *path, char *err, size_t errlen);
 void config_free(struct config *c);
 bool config_outcome_valid(const struct config *c, const char *outcome);
+/* config_dc09.c: a sia-dc09 section's keys (1 set, 0 not one of them, -1
+ * with err), its rules (0 or -1), and once the file is read, whether a
+ * source's keys fit its format (defaults filled in): NULL or the error. */
+int source_dc09_key(struct tc_source *src, const char *name, const char *value, char *err,
+                    size_t errlen);
+int source_dc09_rule(struct tc_source *src, const char *value, char *err, size_t errlen);
+const char *source_check(const struct config *c, struct tc_source *src);
 
 /* ---- log.c ---- */
 void log_init(void);
@@ -771,6 +783,11 @@ void ingest_message(struct manager *m, const char *device, size_t device_len,
 /* A message on a source's topic. */
 void ingest_source(struct manager *m, const struct tc_source *src, const char *topic,
                    const void *payload, size_t len);
+/* An event of a source outside MQTT (dc09.c): a SPEC 2.1 object for a
+ * device id, the way a source's events go (no receipt). 0 when it is stored
+ * or a duplicate (its writes are queued: answer through store_after_commit),
+ * -1 when it was rejected or could not be checked for a duplicate. */
+int ingest_event(struct manager *m, const char *device, const json_t *event);
 const struct tc_source *source_get(const struct config *c, const char *name);
 
 /* ==== the control plane (issue 11): control socket, command table, users ==== */
@@ -891,6 +908,18 @@ int q_timeline(struct manager *m, int64_t alarm, json_t *out, char *err, size_t 
 typedef int (*q_report_fn)(void *ctx, int priority, int64_t opened_at, int64_t first_ack);
 int q_report(struct manager *m, int64_t from, int64_t to, q_report_fn fn, void *ctx, char *err,
              size_t len);
+
+/* ---- dc09.c: the SIA DC-09 receiver (SPEC 2.8) ---- */
+/* Keys files read and checked, listeners bound (an address that cannot be
+ * bound is an error naming it). 0 or a negative errno. */
+int dc09_init(struct manager *m);
+void dc09_free(struct manager *m);
+/* SIGHUP: read the keys files again (kept as they were on an error). */
+void dc09_reload(struct manager *m);
+/* --check-config: the keys files (mode, syntax); errors to err. 0 or 1. */
+int dc09_check_config(const struct config *c, FILE *err);
+/* The receivers' figures for `status`, per source; {} without one. */
+json_t *dc09_status(struct manager *m);
 
 /* ---- main.c ---- */
 void manager_status(struct manager *m);            /* refresh sd_notify STATUS= */

@@ -9,7 +9,8 @@ pkgs=(build-essential cmake pkg-config
       mosquitto mosquitto-clients sqlite3)
 if [ "${1:-build}" = test ]; then
 	pkgs+=(libcmocka-dev python3-pytest python3-paho-mqtt clang libclang-rt-14-dev
-	       systemd openssl strace man-db)
+	       systemd openssl strace man-db
+	       chromium chromium-driver python3-selenium)   # the console's browser tests
 fi
 
 missing=()

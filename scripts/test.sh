@@ -20,6 +20,8 @@ run_suite() {   # build dir, extra cmake args...
 	echo "=== integration tests ($dir) ==="
 	# Debian's python3 sees Debian's pytest and paho-mqtt; another python3 on PATH may not.
 	TELECARE_BUILD="$PWD/$dir" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+	echo "=== browser tests: the console in headless Chromium ($dir) ==="
+	TELECARE_BUILD="$PWD/$dir" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/browser
 }
 
 if [ "${1:-}" != --quick ]; then

@@ -14,7 +14,11 @@
 
 #define TC_ADDRESS_MAX 256
 
-enum tc_source_format { TC_SRC_ZIGBEE2MQTT, TC_SRC_CHIRPSTACK, TC_SRC_TTN };
+/* TC_SRC_SIA_DC09 is no MQTT source: telecared is the receiver itself (SPEC
+ * 2.8, daemon/dc09.c); it has no topic and tc_source_decode() refuses it. */
+enum tc_source_format { TC_SRC_ZIGBEE2MQTT, TC_SRC_CHIRPSTACK, TC_SRC_TTN, TC_SRC_SIA_DC09 };
+
+struct tc_dc09_rule;
 
 /* "FIELD=VALUE -> TYPE": FIELD is a dotted path into the format's payload
  * object (zigbee2mqtt: the state message; chirpstack: the decoded `object`;
@@ -29,14 +33,23 @@ struct tc_rule {
 struct tc_source {
 	char *name;
 	enum tc_source_format format;
-	char *topic;          /* subscription filter, e.g. "zigbee2mqtt/#" */
+	char *topic;          /* subscription filter, e.g. "zigbee2mqtt/#"; NULL for sia-dc09 */
 	struct tc_rule *rules;
 	size_t n_rules;
+	/* sia-dc09 only (SPEC 2.8, docs/SOURCES.md) */
+	char *listen;         /* "HOST:PORT", TCP and UDP */
+	char *keys;           /* the keys file, or NULL */
+	int64_t max_age_ms, max_lead_ms;   /* time_window; both 0: no check */
+	int64_t idle_ms;      /* idle_timeout: a TCP connection silent this long is closed */
+	int max_connections;  /* TCP connections at once; more are refused */
+	struct tc_dc09_rule *dc09_rules;
+	size_t n_dc09_rules;
 };
 
 const char *tc_source_format_name(enum tc_source_format f);
 int tc_source_format_from_name(const char *name);          /* -1 if unknown */
-/* The subscription filter a format uses when the section names none. */
+/* The subscription filter a format uses when the section names none (NULL
+ * for sia-dc09). */
 const char *tc_source_default_topic(enum tc_source_format f);
 int tc_rule_parse(const char *text, struct tc_rule *out, char *err, size_t errlen);
 void tc_rule_clear(struct tc_rule *r);

@@ -1581,7 +1581,7 @@ def main():
                     " must be a real disk: durability costs an fsync")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("--only", help="comma-separated scenarios (relay,ingest,latency,scale,startup,"
-                    "blackout,strangers,restart,burst,flap; mass: the last five)")
+                    "dc09,blackout,strangers,restart,burst,flap; mass: the last five)")
     ap.add_argument("--profile", action="store_true",
                     help="perf-record telecared during the first closed-loop ingest and write"
                          " BUILD/bench-profile.txt")
@@ -1591,7 +1591,7 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     if only and "mass" in only:
         only |= set(MASS)
-    known = {"relay", "ingest", "latency", "scale", "startup", "mass", *MASS}
+    known = {"relay", "ingest", "latency", "scale", "startup", "dc09", "mass", *MASS}
     if only and only - known:
         raise SystemExit(f"run.py: unknown scenario(s) {', '.join(sorted(only - known))}")
     want = lambda s: only is None or s in only  # noqa: E731
@@ -1649,6 +1649,10 @@ def main():
                             subprocess.SubprocessError) as e:
                         log(f"  {name} FAILED: {e}")
                         run[name] = {"error": str(e)}
+            if want("dc09"):   # tests/bench/dc09_bench.py (issue 13)
+                import dc09_bench
+                log(" dc09")
+                run["dc09"] = dc09_bench.scenario(bench, template, sys.modules[__name__])
             run["loadavg_after"] = os.getloadavg()
             runs.append(run)
     finally:

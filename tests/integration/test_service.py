@@ -314,7 +314,7 @@ def test_man_pages_name_everything_the_programs_accept():
             missing.append(f"telecarectl.1: {opt}")
 
     page = roff_words("telecared.conf.5")
-    source = Path(REPO, "daemon", "config.c").read_text()
+    source = "".join(Path(REPO, "daemon", f).read_text() for f in ("config.c", "config_dc09.c"))
     sections = set(re.findall(r'strcmp\(section, "([a-z_]+)"\)', source))
     sections |= {s + " NAME" for s in re.findall(r'strncmp\(section, "([a-z_]+) ", \d+\)', source)}
     keys = set(re.findall(r'strcmp\(name, "([a-z_]+)"\)', source))

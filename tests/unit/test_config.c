@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "telecared.h"
+#include "telecare/dc09.h"
 
 static char dir[64];
 static char path[128];
@@ -393,6 +394,72 @@ static void test_errors_sections(void **state)
 	load_bad("[alarms]\nunknown_device = log\n", 2, "unknown_device");
 }
 
+/* [source NAME] with format = sia-dc09 (SPEC 2.8) */
+static void test_dc09_source(void **state)
+{
+	(void)state;
+	struct config *c = load("[source panels]\nrule = cid=1102 -> fall\nformat = sia-dc09\n"
+	                        "listen = 0.0.0.0:12128\nrule = zone=3 -> smoke\n"
+	                        "[source v6]\nformat = sia-dc09\nlisten = [::1]:9\nkeys = /k\n"
+	                        "time_window = 0\nidle_timeout = 90s\nmax_connections = 10\n");
+	assert_int_equal(c->n_sources, 2);
+	const struct tc_source *p = c->sources[0], *v = c->sources[1];
+	assert_int_equal(p->format, TC_SRC_SIA_DC09);
+	assert_null(p->topic);
+	assert_string_equal(p->listen, "0.0.0.0:12128");
+	assert_null(p->keys);
+	assert_int_equal(p->max_age_ms, 40000);     /* defaults */
+	assert_int_equal(p->max_lead_ms, 20000);
+	assert_int_equal(p->idle_ms, 300000);
+	assert_int_equal(p->max_connections, 4096);
+	assert_int_equal(p->n_dc09_rules, 2);       /* the one before the format kept its place */
+	assert_int_equal(p->dc09_rules[0].kind, TC_DC09_RULE_CID);
+	assert_string_equal(p->dc09_rules[0].match, "1102");
+	assert_int_equal(p->dc09_rules[0].type, TC_T_FALL);
+	assert_int_equal(p->dc09_rules[1].kind, TC_DC09_RULE_ZONE);
+	assert_int_equal(p->n_rules, 0);
+	assert_string_equal(v->keys, "/k");
+	assert_int_equal(v->max_age_ms, 0);
+	assert_int_equal(v->max_lead_ms, 0);
+	assert_int_equal(v->idle_ms, 90000);
+	assert_int_equal(v->max_connections, 10);
+	struct sockaddr_storage ss;
+	assert_int_equal(tc_parse_listen(v->listen, &ss), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	config_free(c);
+
+	load_bad("[source p]\nformat = sia-dc09\nlisten = 1.2.3.4\n", 3, "listen");
+	load_bad("[source p]\nformat = sia-dc09\nlisten = [::1:5\n", 3, "listen");
+	load_bad("[source p]\nformat = sia-dc09\ntime_window = 40s\n", 3, "time_window");
+	load_bad("[source p]\nformat = sia-dc09\nidle_timeout = 0\n", 3, "idle_timeout");
+	load_bad("[source p]\nformat = sia-dc09\nmax_connections = 0\n", 3, "max_connections");
+	load_bad("[source p]\nformat = sia-dc09\nrule = action=single -> panic\n", 3, "rule");
+	load_bad("[source p]\nrule = sia=pa -> panic\n\nformat = sia-dc09\n", 2, "sia=");
+	load_bad("[source p]\nrule = =x -> fall\n#\nformat = zigbee2mqtt\n", 2, NULL);
+	load_bad("[source p]\nformat = sia-dc09\nformat = ttn\n", 3, "already");
+	load_bad("[source p]\nformat = dc09\n", 2, "sia-dc09");
+
+	/* errors found once the file is read: no line */
+	static const char *const whole[][2] = {
+		{ "[source p]\nformat = sia-dc09\n", "needs listen" },
+		{ "[source p]\nformat = sia-dc09\nlisten = 1.2.3.4:5\ntopic = a/#\n", "topic" },
+		{ "[source p]\nformat = ttn\nkeys = /k\n", "sia-dc09" },
+		{ "[source p]\nformat = ttn\ntime_window = 0\n", "sia-dc09" },
+		{ "[source a]\nformat = sia-dc09\nlisten = 1.2.3.4:5\n"
+		  "[source b]\nformat = sia-dc09\nlisten = 1.2.3.4:5\n", "another source" },
+		{ "[source p]\nrule = cid=1102 -> fall\n", "needs a format" },
+	};
+	for (size_t i = 0; i < sizeof(whole) / sizeof(*whole); i++) {
+		c = config_load(write_conf(whole[i][0]), err, sizeof(err));
+		if (c) {
+			config_free(c);
+			fail_msg("accepted:\n%s", whole[i][0]);
+		}
+		if (!strstr(err, whole[i][1]))
+			fail_msg("error \"%s\" does not mention \"%s\"", err, whole[i][1]);
+	}
+}
+
 static void test_errors_priorities(void **state)
 {
 	(void)state;
@@ -545,6 +612,7 @@ int main(void)
 		cmocka_unit_test(test_errors_policy),
 		cmocka_unit_test(test_errors_mqtt),
 		cmocka_unit_test(test_errors_sections),
+		cmocka_unit_test(test_dc09_source),
 		cmocka_unit_test(test_errors_priorities),
 		cmocka_unit_test(test_errors_outcomes),
 		cmocka_unit_test(test_errors_syntax),
