@@ -1367,6 +1367,10 @@ def summarize(runs, sz=None):
     first = {"receipt": "latency", "alert": "latency"}
     rows = [row for row in rows if first.get(row[0].split("_")[0], row[0].split("_")[0]) in ran]
     rows += mass_rows(col, sz or SIZES["full"], ran)
+    if ran & {"console", "report"}:   # tests/bench/console_bench.py (issue 12)
+        import console_bench
+        TARGETS.update(console_bench.TARGETS)
+        rows += console_bench.table_rows(col, ran)
     out = []
     for key, label, unit, vals in rows:
         m = med(vals)
@@ -1581,7 +1585,7 @@ def main():
                     " must be a real disk: durability costs an fsync")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("--only", help="comma-separated scenarios (relay,ingest,latency,scale,startup,"
-                    "dc09,blackout,strangers,restart,burst,flap; mass: the last five)")
+                    "dc09,console,report,blackout,strangers,restart,burst,flap; mass: the last five)")
     ap.add_argument("--profile", action="store_true",
                     help="perf-record telecared during the first closed-loop ingest and write"
                          " BUILD/bench-profile.txt")
@@ -1591,7 +1595,8 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     if only and "mass" in only:
         only |= set(MASS)
-    known = {"relay", "ingest", "latency", "scale", "startup", "dc09", "mass", *MASS}
+    known = {"relay", "ingest", "latency", "scale", "startup", "dc09", "console", "report", "mass",
+             *MASS}
     if only and only - known:
         raise SystemExit(f"run.py: unknown scenario(s) {', '.join(sorted(only - known))}")
     want = lambda s: only is None or s in only  # noqa: E731
@@ -1608,7 +1613,7 @@ def main():
         log("preparing databases")
         template = bench.template()
         bigdb = None
-        if want("startup"):
+        if want("startup") or want("report"):
             bigdb = bench.fresh_db(template, "startup")
             t = time.monotonic()
             fill_history(bigdb, bench.sz["devices"], bench.sz["events"], bench.sz["open_alarms"],
@@ -1653,6 +1658,13 @@ def main():
                 import dc09_bench
                 log(" dc09")
                 run["dc09"] = dc09_bench.scenario(bench, template, sys.modules[__name__])
+            for name in ("console", "report"):   # tests/bench/console_bench.py (issue 12)
+                if want(name):
+                    import console_bench
+                    log(f" {name}")
+                    run[name] = (console_bench.scenario_console(bench, template, sys.modules[__name__])
+                                 if name == "console" else
+                                 console_bench.scenario_report(bench, template, bigdb, sys.modules[__name__]))
             run["loadavg_after"] = os.getloadavg()
             runs.append(run)
     finally:
