@@ -32,6 +32,14 @@ Mass events (issue 9; `--only mass` for all five), each on a fresh daemon:
             the ratio to the broker alone relaying the same burst
   flap      1,000 open alarms, the broker restarted 5 times in 30 s: the
             outbox and RSS bounded, the board exactly the open alarms after
+Others, in their own files:
+  dc09      1,000 alarm panels on persistent TCP connections (dc09_bench.py, issue 13)
+  console   2,000 heartbeats/s and panics with 50 SSE streams and 10 pollers on
+            the HTTP console, against the same without them (console_bench.py,
+            issue 12)
+  report    the report over the start-up database's whole history, and a
+            10,000-row events read, under a light load: the loop's worst gap
+            (console_bench.py, issue 12)
 
 Numbers are printed, not asserted: the exit status is 0 whenever the runs
 completed, whether or not a target was met (the table says which).
