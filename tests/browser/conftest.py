@@ -8,10 +8,8 @@ file. The broker and daemon fixtures are tests/integration/conftest.py's.
 Screenshots of each screen go to docs/screenshots/ (committed, shown in the
 README)."""
 import importlib.util
-import json
 import os
 import re
-import socket
 import tempfile
 import time
 
@@ -50,21 +48,11 @@ PASSWORD = {"anna": "anna-night-shift", "ian": "ian-installs", "jan": "jan-on-ca
             "boss": "boss-admin-pass", "sue": "sue-on-call"}
 
 
+
+
 def control(d, cmd, args=None):
     """One request on the daemon's control socket (as root: admin)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(15)
-    s.connect(str(d.socket))
-    s.sendall((json.dumps({"cmd": cmd, "args": args or {}}) + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(65536)
-        assert chunk, "the control socket closed without an answer"
-        buf += chunk
-    s.close()
-    answer = json.loads(buf)
-    assert answer["ok"], f"{cmd}: {answer}"
-    return answer["data"]
+    return d.request(cmd, args)
 
 
 class Site:

@@ -5,7 +5,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from conftest import PREFIX, control, panic
+from conftest import control, panic
 
 ALARM = "[data-alarm='{}']"
 

@@ -540,6 +540,23 @@ class Daemon:
     def ctl_json(self, *args, **kw):
         return run_ctl_json(self.socket, *args, **kw)
 
+    def request(self, cmd, args=None):
+        """One request on the control socket, raw (as root: admin); its
+        data, or an AssertionError with the refusal."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(CTL_TIMEOUT)
+        s.connect(str(self.socket))
+        s.sendall((json.dumps({"cmd": cmd, "args": args or {}}) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            assert chunk, "the control socket closed without an answer"
+            buf += chunk
+        s.close()
+        answer = json.loads(buf)
+        assert answer["ok"], f"{cmd}: {answer}"
+        return answer["data"]
+
     # -- the database (read-only; WAL lets us read while the daemon runs)
     def query(self, sql, params=()):
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)

@@ -3,24 +3,15 @@ did not alert cannot ack, decline, note or resolve it (ok: false, the
 reason, a timeline row); one it alerted can; resolve belongs to the holder
 and to dispatchers; a worker whose console user is a dispatcher may act on
 any alarm. A retained action is applied once, never again after restarts."""
-import json
-import socket
 
 from conftest import PREFIX, wait_until
 
 
-def control(d, cmd, args):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(15)
-    s.connect(str(d.socket))
-    s.sendall((json.dumps({"cmd": cmd, "args": args}) + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        buf += s.recv(65536)
-    s.close()
-    a = json.loads(buf)
-    assert a["ok"], a
-    return a["data"]
+
+
+def control(d, cmd, args=None):
+    """One request on the daemon's control socket (as root: admin)."""
+    return d.request(cmd, args)
 
 
 def prepare(daemon):

@@ -2,7 +2,6 @@
 whose waits are fractions of a second."""
 import http.server
 import json
-import os
 import signal
 import threading
 import time

@@ -13,26 +13,15 @@ import time
 
 import pytest
 
-from conftest import PREFIX, REPO, free_port, wait_until
+from conftest import PREFIX, REPO, free_port
 
 PASSWORD = "correct horse battery"
 
 
 def control(d, cmd, args=None):
-    """One request on the control socket (as root: admin)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(15)
-    s.connect(str(d.socket))
-    s.sendall((json.dumps({"cmd": cmd, "args": args or {}}) + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(65536)
-        assert chunk, "the control socket closed without an answer"
-        buf += chunk
-    s.close()
-    answer = json.loads(buf)
-    assert answer["ok"], f"{cmd}: {answer}"
-    return answer["data"]
+    return d.request(cmd, args)
+
+
 
 
 class Http:
