@@ -367,7 +367,7 @@ int store_load(struct manager *m)
 	if (one_int(m, "SELECT max(id) FROM shifts", &max_shift) < 0 ||
 	    (what = "residents", load_residents(m) < 0) || (what = "devices", load_devices(m) < 0) ||
 	    (what = "workers", load_workers(m) < 0) || (what = "alarms", load_alarms(m) < 0) ||
-	    (what = "alarm ids", seq_load(m, &m->alarm_ids, "alarm", 1000,
+	    (what = "alarm ids", seq_load(m, &m->alarm_ids, "alarm", 100,
 	                                  "SELECT max(id) FROM alarms") < 0) ||
 	    (what = "event sequence numbers", seq_load(m, &m->event_seqs, "event", 100000,
 	                                               "SELECT max(seq) FROM events") < 0)) {

@@ -17,7 +17,8 @@ ROOT=$PWD
 [ "$(id -u)" -eq 0 ] || { echo "demo.sh: run as root (it creates /var/lib/telecare and /run/telecare)"; exit 2; }
 
 scripts/deps.sh build
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTELECARE_TESTS=OFF >/dev/null
+# Debian's prefix: the console is looked for in /usr/share/telecare/console
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DTELECARE_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 CTL="$ROOT/build/telecarectl"
 WORK=$(mktemp -d /tmp/telecare-demo.XXXXXX)
