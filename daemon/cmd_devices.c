@@ -296,18 +296,51 @@ json_t *cmd_source_unmapped(struct manager *m, const struct actor *who, json_t *
 	return ok(list);
 }
 
-json_t *cmd_events(struct manager *m, const struct actor *who, json_t *args)
+/* events: up to LIST_MAX rows, read EVENTS_SLICE a loop pass (command.c). */
+#define EVENTS_SLICE 1000
+
+struct events_read {
+	struct q_cursor *cur;
+	json_t *list;                /* newest first while reading */
+};
+
+void cmd_events_free(void *state)
 {
-	const char *dev = arg_str(args, "device");
-	int64_t limit = arg_int(args, "limit", 20);
+	struct events_read *e = state;
+	if (!e)
+		return;
+	q_cursor_close(e->cur);
+	json_decref(e->list);
+	free(e);
+}
+
+json_t *cmd_events_slice(struct manager *m, const struct actor *who, json_t *args, void **state)
+{
+	struct events_read *e = *state;
 	char err[256];
 	(void)who;
-	if (limit < 0 || limit > LIST_MAX)
-		return fail("limit must be 0-%d", LIST_MAX);
-	json_t *list = json_array();
-	if (q_events(m, dev, -1, limit, list, err, sizeof(err)) < 0) {
-		json_decref(list);
-		return fail("%s", err);
+	if (!e) {
+		const char *dev = arg_str(args, "device");
+		int64_t limit = arg_int(args, "limit", 20);
+		if (limit < 0 || limit > LIST_MAX)
+			return fail("limit must be 0-%d", LIST_MAX);
+		if (!(e = calloc(1, sizeof(*e))) || !(e->list = json_array())) {
+			free(e);
+			return fail("out of memory");
+		}
+		*state = e;
+		if (!(e->cur = q_events_open(m, dev, limit, err, sizeof(err))))
+			return fail("%s", err);
 	}
-	return ok(list);
+	int more = q_cursor_step(e->cur, EVENTS_SLICE, NULL, NULL, e->list, err, sizeof(err));
+	if (more > 0)
+		return NULL;
+	if (more < 0)
+		return fail("%s", err);
+	/* oldest first, as the protocol lists them */
+	size_t n = json_array_size(e->list);
+	json_t *out = json_array();
+	for (size_t i = n; i-- > 0;)
+		json_array_append(out, json_array_get(e->list, i));
+	return ok(out);
 }

@@ -56,6 +56,12 @@ struct command {
 	/* Optional: build the answer again once the writes are committed (an
 	 * answer that shows what the store holds, like alarm.resolve's). */
 	command_fn committed;
+	/* Optional, for a long read (a report over a year, 10,000 events): run
+	 * instead of fn, one slice per loop pass. Returns the answer, or NULL to
+	 * be called again on the next pass; what it keeps between slices lives
+	 * in *state, freed with slice_free once answered or cancelled. */
+	json_t *(*slice)(struct manager *m, const struct actor *who, json_t *args, void **state);
+	void (*slice_free)(void *state);
 };
 
 extern const struct command commands[];
@@ -97,7 +103,8 @@ json_t *cmd_device_test(struct manager *m, const struct actor *who, json_t *args
 json_t *cmd_device_adopt(struct manager *m, const struct actor *who, json_t *args);
 json_t *cmd_device_import(struct manager *m, const struct actor *who, json_t *args);
 json_t *cmd_source_unmapped(struct manager *m, const struct actor *who, json_t *args);
-json_t *cmd_events(struct manager *m, const struct actor *who, json_t *args);
+json_t *cmd_events_slice(struct manager *m, const struct actor *who, json_t *args, void **state);
+void cmd_events_free(void *state);
 
 json_t *cmd_worker_add(struct manager *m, const struct actor *who, json_t *args);
 json_t *cmd_worker_list(struct manager *m, const struct actor *who, json_t *args);
@@ -117,7 +124,8 @@ json_t *cmd_alarm_note(struct manager *m, const struct actor *who, json_t *args)
 json_t *cmd_alarm_decline(struct manager *m, const struct actor *who, json_t *args);
 json_t *cmd_alarm_committed(struct manager *m, const struct actor *who, json_t *args);
 
-json_t *cmd_report(struct manager *m, const struct actor *who, json_t *args);
+json_t *cmd_report_slice(struct manager *m, const struct actor *who, json_t *args, void **state);
+void cmd_report_free(void *state);
 
 json_t *cmd_user_add(struct manager *m, const struct actor *who, json_t *args);
 json_t *cmd_user_passwd(struct manager *m, const struct actor *who, json_t *args);

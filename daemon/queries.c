@@ -281,22 +281,92 @@ int q_timeline(struct manager *m, int64_t alarm, json_t *out, char *err, size_t 
 	return done(s, rc, err, len);
 }
 
-int q_report(struct manager *m, int64_t from, int64_t to, q_report_fn fn, void *ctx, char *err,
-             size_t len)
+/* ---- long reads, in slices ---- */
+
+struct q_cursor {
+	sqlite3_stmt *s;          /* on the reader connection: a snapshot of its own */
+	int kind;                 /* 0 report, 1 events */
+};
+
+static struct q_cursor *cursor_open(struct manager *m, int kind, const char *sql, char *err,
+                                    size_t len)
 {
-	sqlite3_stmt *s = prepare(m, "SELECT priority, opened_at, first_ack_at FROM alarms"
-	                             " WHERE test = 0 AND opened_at >= ? AND opened_at < ?"
-	                             " ORDER BY priority", err, len, "ii", from, to);
-	if (!s)
-		return -1;
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t ack = sqlite3_column_type(s, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 2);
-		if (fn(ctx, sqlite3_column_int(s, 0), sqlite3_column_int64(s, 1), ack) < 0) {
-			sqlite3_reset(s);
+	sqlite3 *db = store_reader(m);
+	struct q_cursor *c = calloc(1, sizeof(*c));
+	if (!db || !c) {
+		free(c);
+		snprintf(err, len, "database read failed: cannot open a reading connection");
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(db, sql, -1, &c->s, NULL) != SQLITE_OK) {
+		snprintf(err, len, "database read failed: %s", sqlite3_errmsg(db));
+		free(c);
+		return NULL;
+	}
+	c->kind = kind;
+	return c;
+}
+
+struct q_cursor *q_report_open(struct manager *m, int64_t from, int64_t to, char *err, size_t len)
+{
+	/* No ORDER BY: a sort would read every row in the first step. The
+	 * opened_at index yields them a slice at a time; the report sums by
+	 * priority itself. */
+	struct q_cursor *c = cursor_open(m, 0, "SELECT priority, opened_at, first_ack_at FROM alarms"
+	                                       " WHERE opened_at >= ? AND opened_at < ? AND test = 0",
+	                                 err, len);
+	if (c) {
+		sqlite3_bind_int64(c->s, 1, from);
+		sqlite3_bind_int64(c->s, 2, to);
+	}
+	return c;
+}
+
+struct q_cursor *q_events_open(struct manager *m, const char *device, int64_t limit, char *err,
+                               size_t len)
+{
+	struct q_cursor *c = cursor_open(m, 1, device
+		? "SELECT " EVENT_COLUMNS " FROM events WHERE device_id = ? ORDER BY seq DESC LIMIT ?"
+		: "SELECT " EVENT_COLUMNS " FROM events ORDER BY seq DESC LIMIT ?", err, len);
+	if (c && device) {
+		sqlite3_bind_text(c->s, 1, device, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(c->s, 2, limit);
+	} else if (c) {
+		sqlite3_bind_int64(c->s, 1, limit);
+	}
+	return c;
+}
+
+int q_cursor_step(struct q_cursor *c, size_t max, void *ctx, q_report_fn report, json_t *events,
+                  char *err, size_t len)
+{
+	for (size_t n = 0; n < max; n++) {
+		int rc = sqlite3_step(c->s);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW) {
+			snprintf(err, len, "database read failed: %s",
+			         sqlite3_errmsg(sqlite3_db_handle(c->s)));
+			return -1;
+		}
+		if (c->kind == 1) {
+			json_array_append_new(events, event_row_json(c->s));   /* newest first */
+			continue;
+		}
+		int64_t ack = sqlite3_column_type(c->s, 2) == SQLITE_NULL ? -1
+		              : sqlite3_column_int64(c->s, 2);
+		if (report(ctx, sqlite3_column_int(c->s, 0), sqlite3_column_int64(c->s, 1), ack) < 0) {
 			snprintf(err, len, "out of memory");
 			return -1;
 		}
 	}
-	return done(s, rc, err, len);
+	return 1;
+}
+
+void q_cursor_close(struct q_cursor *c)
+{
+	if (!c)
+		return;
+	sqlite3_finalize(c->s);   /* ends its read snapshot */
+	free(c);
 }

@@ -62,6 +62,7 @@ struct refusal {
 
 struct store {
 	sqlite3 *db;
+	sqlite3 *reader;             /* read-only, for long reads in slices (store_reader) */
 	char *path;
 	sqlite3_stmt *write[ST__WRITE_COUNT];
 	struct map reads;            /* SQL text -> sqlite3_stmt */
@@ -327,6 +328,7 @@ void store_close(struct manager *m)
 	for (size_t it = 0; map_next(&st->reads, &it, &key, &v);)
 		sqlite3_finalize(v);
 	map_free(&st->reads);
+	sqlite3_close(st->reader);   /* its cursors are closed by their commands first */
 	sqlite3_close(st->db);
 	sd_event_source_unref(st->defer);
 	sd_event_source_unref(st->retry);
@@ -631,6 +633,27 @@ int store_event_lookup(struct manager *m, const char *device, const char *id_key
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Long reads (a report over a year, 10,000 events) step a few thousand rows
+ * per loop pass. They hold their own read snapshot on this connection across
+ * passes, never a statement of the writer's, which commits in between. */
+sqlite3 *store_reader(struct manager *m)
+{
+	struct store *st = m->store;
+	if (st->reader)
+		return st->reader;
+	int rc = sqlite3_open_v2(st->path, &st->reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+	                         NULL);
+	if (rc != SQLITE_OK) {
+		log_error("database %s: cannot open a reading connection: %s", st->path,
+		          st->reader ? sqlite3_errmsg(st->reader) : sqlite3_errstr(rc));
+		sqlite3_close(st->reader);
+		st->reader = NULL;
+		return NULL;
+	}
+	sqlite3_busy_timeout(st->reader, 100);
+	return st->reader;
 }
 
 const char *store_errmsg(struct manager *m)

@@ -577,6 +577,8 @@ struct sqlite3_stmt *store_query(struct manager *m, const char *sql);
 /* Is (device, id key) stored? Returns 1 with *alarm (or -1 for none), 0, -1 on error. */
 int store_event_lookup(struct manager *m, const char *device, const char *id_key, int64_t *alarm);
 const char *store_errmsg(struct manager *m);       /* SQLite's last message */
+/* A read-only connection for long reads stepped in slices (queries.c). */
+struct sqlite3 *store_reader(struct manager *m);
 const char *store_path(const struct manager *m);
 /* ---- store_load.c ---- */
 /* Check (quick_check) and load residents, devices, workers, open alarms and
@@ -906,9 +908,17 @@ int q_alarm(struct manager *m, int64_t id, struct alarm **out, char *err, size_t
 int q_timeline(struct manager *m, int64_t alarm, json_t *out, char *err, size_t len);
 /* first_ack -1: never acknowledged */
 typedef int (*q_report_fn)(void *ctx, int priority, int64_t opened_at, int64_t first_ack);
-int q_report(struct manager *m, int64_t from, int64_t to, q_report_fn fn, void *ctx, char *err,
-             size_t len);
-
+/* Long reads in slices (issue 12: no read may hold the loop for long): on
+ * the reader connection, with a snapshot of their own across loop passes. */
+struct q_cursor;
+struct q_cursor *q_report_open(struct manager *m, int64_t from, int64_t to, char *err, size_t len);
+struct q_cursor *q_events_open(struct manager *m, const char *device, int64_t limit, char *err,
+                               size_t len);
+/* Up to max rows: to report (a report cursor) or appended to events, newest
+ * first (an events cursor). 1 more to come, 0 done, -1 error in err. */
+int q_cursor_step(struct q_cursor *c, size_t max, void *ctx, q_report_fn report, json_t *events,
+                  char *err, size_t len);
+void q_cursor_close(struct q_cursor *c);
 /* ---- dc09.c: the SIA DC-09 receiver (SPEC 2.8) ---- */
 /* Keys files read and checked, listeners bound (an address that cannot be
  * bound is an error naming it). 0 or a negative errno. */

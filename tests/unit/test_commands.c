@@ -103,7 +103,6 @@ READ_ONLY(cmd_device_test)
 WRITES(cmd_device_adopt)
 WRITES(cmd_device_import)
 READ_ONLY(cmd_source_unmapped)
-READ_ONLY(cmd_events)
 WRITES(cmd_worker_add)
 READ_ONLY(cmd_worker_list)
 READ_ONLY(cmd_worker_show)
@@ -119,11 +118,58 @@ WRITES(cmd_alarm_ack)
 WRITES(cmd_alarm_resolve)
 WRITES(cmd_alarm_note)
 WRITES(cmd_alarm_decline)
-READ_ONLY(cmd_report)
 WRITES(cmd_user_add)
 WRITES(cmd_user_passwd)
 READ_ONLY(cmd_user_list)
 WRITES(cmd_user_remove)
+
+/* Long reads answer in slices: three passes, then the answer. */
+static int slices, sliced_freed;
+
+static json_t *sliced(void **state)
+{
+	static int mine;
+	slices++;
+	if (!*state)
+		*state = &mine;
+	mine++;
+	if (mine < 3)
+		return NULL;
+	mine = 0;
+	return ok(json_string("read"));
+}
+
+json_t *cmd_events_slice(struct manager *m, const struct actor *who, json_t *args, void **state)
+{
+	(void)m;
+	(void)who;
+	(void)args;
+	return sliced(state);
+}
+
+json_t *cmd_report_slice(struct manager *m, const struct actor *who, json_t *args, void **state)
+{
+	(void)m;
+	(void)who;
+	(void)args;
+	return sliced(state);
+}
+
+static void slice_freed(void *state)
+{
+	(void)state;
+	sliced_freed++;
+}
+
+void cmd_events_free(void *state)
+{
+	slice_freed(state);
+}
+
+void cmd_report_free(void *state)
+{
+	slice_freed(state);
+}
 
 json_t *cmd_alarm_committed(struct manager *m, const struct actor *who, json_t *args)
 {
@@ -414,6 +460,41 @@ static void test_password_reaches_handler_as_hash_only(void **state)
 	assert_int_equal(answers, 0);
 }
 
+/* A long read runs a slice per loop pass and answers after the last; the
+ * loop's other sources run in between. Cancelled midway, its state is freed. */
+static void test_long_reads_answer_in_slices(void **state)
+{
+	(void)state;
+	sd_event *e = NULL;
+	assert_int_equal(sd_event_new(&e), 0);
+	mgr.event = e;
+	slices = sliced_freed = 0;
+	struct command_call *c = run(ROLE_DISPATCHER, "report", NULL);
+	assert_non_null(c);                  /* pending */
+	assert_int_equal(slices, 1);
+	assert_int_equal(answers, 0);
+	assert_true(sd_event_run(e, 0) > 0); /* one pass: one more slice */
+	assert_int_equal(slices, 2);
+	assert_int_equal(answers, 0);
+	assert_true(sd_event_run(e, 0) > 0);
+	assert_int_equal(slices, 3);
+	assert_int_equal(answers, 1);
+	assert_true(json_is_true(json_object_get(answer, "ok")));
+	assert_int_equal(sliced_freed, 1);
+	/* a reader gone midway: no answer, nothing kept */
+	c = run(ROLE_INSTALLER, "events", "{\"limit\": 10000}");
+	assert_non_null(c);
+	command_cancel(c);
+	assert_int_equal(sliced_freed, 2);
+	assert_int_equal(sd_event_run(e, 0), 0);
+	assert_int_equal(answers, 1);
+	/* roles are checked before any slice */
+	assert_null(run(ROLE_INSTALLER, "report", NULL));
+	assert_string_equal(error_of(answer), "permission denied: report needs the dispatcher role");
+	mgr.event = NULL;
+	sd_event_unref(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +502,7 @@ int main(void)
 		cmocka_unit_test_setup(test_refusals_name_the_role, setup),
 		cmocka_unit_test_setup(test_every_role_sees_status_and_admin_everything, setup),
 		cmocka_unit_test_setup(test_arguments_checked_first, setup),
+		cmocka_unit_test_setup(test_long_reads_answer_in_slices, setup),
 		cmocka_unit_test_setup(test_write_answered_after_commit, setup),
 		cmocka_unit_test_setup(test_committed_answer_rebuilt, setup),
 		cmocka_unit_test_setup(test_cancelled_call_not_answered, setup),
