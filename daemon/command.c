@@ -406,6 +406,11 @@ static void slice_run(struct command_call *c)
 	json_t *answer = c->cmd->slice(c->m, &c->who, c->args, &c->state);
 	if (!answer) {
 		int r = c->more ? 0 : sd_event_add_defer(c->m->event, &c->more, on_slice, c);
+		/* Below everything, the store's group commit (idle) included: a
+		 * report must not hold back the receipts its slices share the loop
+		 * with. */
+		if (r >= 0)
+			r = sd_event_source_set_priority(c->more, SD_EVENT_PRIORITY_IDLE + 1);
 		if (r >= 0)
 			r = sd_event_source_set_enabled(c->more, SD_EVENT_ONESHOT);
 		if (r >= 0)
