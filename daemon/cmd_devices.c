@@ -9,6 +9,17 @@
 
 static json_t *device_to_json(const void *d) { return device_json(d); }
 
+static bool dc09_account_valid(const char *a)
+{
+	size_t n = strlen(a);
+	if (n < 3 || n > 16)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)a[i]))
+			return false;
+	return true;
+}
+
 /* What device.add checks beyond the argument types, for add and for each
  * row of an import (whose rows the runner has not checked). 0, or -1 with
  * the reason in msg. */
@@ -65,6 +76,10 @@ static int check_device_args(struct manager *m, json_t *args, char *msg, size_t 
 		snprintf(msg, len, "device %s: no [source %s] in the configuration", id, source);
 	else if (address && (!*address || strlen(address) >= TC_ADDRESS_MAX))
 		snprintf(msg, len, "device %s: address must be 1-%d bytes", id, TC_ADDRESS_MAX - 1);
+	else if (source && source_get(m->cfg, source)->format == TC_SRC_SIA_DC09 &&
+	         !dc09_account_valid(address))
+		snprintf(msg, len, "device %s: the address of a DC-09 panel is its account, 3-16 hex "
+		         "digits (as the panel sends it after #)", id);
 	else if (source && (taken = device_by_address(m, source, address)))
 		snprintf(msg, len, "device %s: address %s of source %s is already device %s", id, address,
 		         source, taken->id);

@@ -642,6 +642,10 @@ class Bench:
             if os.path.exists(path + ext):
                 os.unlink(path + ext)
         shutil.copyfile(template, path)
+        # On disk before the daemon starts: the kernel's writeback of a fresh
+        # copy would otherwise land in one of the daemon's commits.
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
         return path
 
 

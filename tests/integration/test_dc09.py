@@ -507,3 +507,17 @@ def test_many_panels_at_once(rx):
     assert not errors, errors[:5]
     n = rx.query("SELECT count(*) AS n FROM events WHERE type = 'heartbeat'")[0]["n"]
     assert n == 40 * 2, n
+
+
+def test_a_panel_is_registered_by_its_account_and_nothing_else(rx):
+    """device add checks the address of a DC-09 source is an account (3-16
+    hex digits), so a typo is said at once, not found when the panel calls."""
+    d = rx
+    d.add_resident("r-2", "Jan")
+    for bad in ("12", "1234567890ABCDEF0", "12G4", "#1234", "12 34"):
+        rc, _, err = d.ctl("device", "add", "p-bad", "--resident", "r-2", "--source", "panels",
+                           "--address", bad)
+        assert rc == 1 and "3-16 hex digits" in err, (bad, rc, err)
+    rc, _, err = d.ctl("device", "add", "p-good", "--resident", "r-2", "--source", "panels",
+                       "--address", "00ABcd")
+    assert rc == 0, err
